@@ -1,0 +1,42 @@
+"""kerasopt_plugins: a home for custom Keras 3 optimizers.
+
+Importing the package registers its optimizers with Keras, so ``optimizer="cmomentum_sgd"``
+works in `model.compile` and saved models load without `custom_objects`.
+"""
+
+from kerasopt_plugins.optimizers import (
+    CMomentumSGD,
+    LearningRate,
+    MomentumSGD,
+    PluginOptimizer,
+    VanillaSGD,
+    check_number,
+)
+from kerasopt_plugins.registry import (
+    OptimizerInfo,
+    UnknownOptimizerError,
+    get_optimizer,
+    list_optimizers,
+    optimizer_info,
+    register_optimizer,
+    unregister_optimizer,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CMomentumSGD",
+    "LearningRate",
+    "MomentumSGD",
+    "OptimizerInfo",
+    "PluginOptimizer",
+    "UnknownOptimizerError",
+    "VanillaSGD",
+    "__version__",
+    "check_number",
+    "get_optimizer",
+    "list_optimizers",
+    "optimizer_info",
+    "register_optimizer",
+    "unregister_optimizer",
+]

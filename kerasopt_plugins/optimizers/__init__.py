@@ -1,0 +1,15 @@
+"""Optimizers: the `PluginOptimizer` base class and the tutorial's seed optimizers."""
+
+from kerasopt_plugins.optimizers.base import LearningRate, PluginOptimizer, check_number
+from kerasopt_plugins.optimizers.cmomentum_sgd import CMomentumSGD
+from kerasopt_plugins.optimizers.momentum_sgd import MomentumSGD
+from kerasopt_plugins.optimizers.vanilla_sgd import VanillaSGD
+
+__all__ = [
+    "CMomentumSGD",
+    "LearningRate",
+    "MomentumSGD",
+    "PluginOptimizer",
+    "VanillaSGD",
+    "check_number",
+]

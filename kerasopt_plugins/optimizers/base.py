@@ -1,0 +1,281 @@
+"""PluginOptimizer: what the TF 2.3 tutorial's OptimizerV2 gave authors, on Keras 3.
+
+A subclass declares its slots by name and writes `update_step` with `keras.ops`; the base
+class supplies the rest: ``lr=`` as an alias of ``learning_rate``, the legacy ``decay``
+option, slot creation and lookup, argument checking from the constructor's annotations, and a
+`get_config` that covers every constructor argument under its own name.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import numbers
+import typing
+from typing import Any, Union
+
+import keras
+from keras import ops
+from keras.optimizers.schedules import LearningRateSchedule
+
+from kerasopt_plugins.optimizers import _keras_compat
+from kerasopt_plugins.registry import hyperparameter_defaults, registered_name
+
+__all__ = ["LearningRate", "PluginOptimizer", "check_number"]
+
+#: The type a `learning_rate` argument takes: a number or a Keras schedule.
+LearningRate = Union[numbers.Real, LearningRateSchedule]
+
+
+
+def _keras_options() -> frozenset[str]:
+    """Keras's own constructor options (clipnorm, use_ema, name, ...) that pass via **kwargs.
+
+    Read from the first class in the MRO whose constructor names them (backend classes such
+    as TFOptimizer take ``*args, **kwargs``), so a Keras release that adds one is followed.
+    """
+    for klass in keras.optimizers.Optimizer.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        if "learning_rate" in params:
+            return frozenset(
+                n for n, p in params.items()
+                if n not in ("self", "learning_rate") and p.kind is p.POSITIONAL_OR_KEYWORD
+            )
+    raise ImportError("kerasopt_plugins: cannot find keras.optimizers.Optimizer's constructor")
+
+
+_KERAS_OPTIONS = _keras_options()
+_KERAS_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate  # the property object
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return `value` as a float after checking it is a finite number inside the bounds.
+
+    Raises:
+        TypeError: `value` is not a real number (a bool is refused too).
+        ValueError: it is NaN, infinite or out of bounds; the message names `name` and `value`.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+    return number
+
+
+def _describe_type(hint: Any) -> str:
+    if typing.get_origin(hint) is Union:
+        return " or ".join(_describe_type(h) for h in typing.get_args(hint))
+    names = {
+        numbers.Real: "a real number",
+        bool: "a bool",
+        str: "a str",
+        int: "an int",
+        type(None): "None",
+        LearningRateSchedule: "a keras LearningRateSchedule",
+    }
+    return names.get(hint, getattr(hint, "__name__", repr(hint)))
+
+
+def _allows_bool(hint: Any) -> bool:
+    if hint in (bool, Any, object):
+        return True
+    return typing.get_origin(hint) is Union and any(_allows_bool(h) for h in typing.get_args(hint))
+
+
+def _with_type_checks(init):
+    """Wrap a constructor so its annotated arguments are checked with typeguard on every call.
+
+    typeguard's `@typechecked` needs the module's source (it fails for code typed at a prompt)
+    and raises `TypeCheckError`, which is not a `TypeError`; checking the bound arguments with
+    `typeguard.check_type` has neither problem.
+    """
+    signature = inspect.signature(init)
+    hints: dict[str, Any] | None = None
+
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        nonlocal hints
+        import typeguard  # noqa: PLC0415 - kept out of `import kerasopt_plugins`
+
+        if hints is None:
+            hints = typing.get_type_hints(init)
+        bound = signature.bind(self, *args, **kwargs)
+        for name, value in bound.arguments.items():
+            hint = hints.get(name)
+            param = signature.parameters[name]
+            if hint is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            try:
+                typeguard.check_type(value, hint)
+                ok = not isinstance(value, bool) or _allows_bool(hint)
+            except typeguard.TypeCheckError:
+                ok = False
+            if not ok:
+                raise TypeError(
+                    f"{type(self).__name__}: argument {name!r} must be {_describe_type(hint)}, "
+                    f"got {value!r} of type {type(value).__name__}"
+                )
+        return init(self, *args, **kwargs)
+
+    checked.__kerasopt_type_checked__ = True
+    return checked
+
+
+class PluginOptimizer(keras.optimizers.Optimizer):
+    """Base class for kerasopt_plugins optimizers.
+
+    Subclasses set `slot_names`, write `update_step(gradient, variable, learning_rate)` with
+    `keras.ops`, and fetch state with `get_slot(variable, name)`. Constructor arguments are
+    checked against their annotations; check values with `check_number` before calling
+    ``super().__init__``, then store each one under its own name.
+
+    Args:
+        learning_rate: a positive finite number or a `LearningRateSchedule`. Default 0.01.
+        decay: legacy time decay (>= 0): step t (steps already applied) uses
+            ``learning_rate(t) / (1 + decay * t)``. Default 0.0.
+        lr: accepted as an alias of `learning_rate`, as TF 2.x optimizers did.
+        **kwargs: Keras's base options (`clipnorm`, `weight_decay`, `use_ema`, `name`, ...).
+    """
+
+    #: Names of the per-variable state created by `build`, in creation order.
+    slot_names: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "__kerasopt_type_checked__", False):
+            cls.__init__ = _with_type_checks(init)
+        names = cls.slot_names
+        if isinstance(names, str) or not all(isinstance(n, str) and n.isidentifier() for n in names):
+            raise TypeError(f"{cls.__name__}.slot_names must be a tuple of identifiers, got {names!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"{cls.__name__}.slot_names has duplicates: {names!r}")
+
+    def __init__(self, learning_rate: LearningRate = 0.01, decay: numbers.Real = 0.0, **kwargs):
+        cls_name = type(self).__name__
+        alias = kwargs.pop("lr", None)
+        if alias is not None:
+            default = inspect.signature(type(self).__init__).parameters["learning_rate"].default
+            if learning_rate != default and alias != learning_rate:
+                raise ValueError(
+                    f"{cls_name}: got learning_rate={learning_rate!r} and its alias lr={alias!r}; "
+                    "pass only one"
+                )
+            learning_rate = alias
+        unknown = sorted(set(kwargs) - _KERAS_OPTIONS)
+        if unknown:
+            raise TypeError(f"{cls_name}() got an unexpected keyword argument {unknown[0]!r}")
+        if isinstance(learning_rate, LearningRateSchedule):
+            self_lr_config = None
+        else:
+            learning_rate = check_number("learning_rate", learning_rate, low=0.0, low_open=True)
+            self_lr_config = learning_rate
+        decay = check_number("decay", decay, low=0.0)
+        if kwargs.get("name") is None:
+            kwargs["name"] = registered_name(type(self))
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.decay = decay
+        self._lr_as_given = self_lr_config
+        self._slots: dict[str, list] = {}
+
+    # -- learning rate -----------------------------------------------------------------------
+
+    def _decayed(self, base: Any, step: Any) -> Any:
+        if self.decay == 0.0:
+            return base
+        base = ops.convert_to_tensor(base)
+        step = ops.cast(step, base.dtype)
+        return ops.divide(base, ops.add(ops.multiply(step, self.decay), 1.0))
+
+    @property
+    def learning_rate(self):
+        """The rate the next step applies: the schedule at `iterations`, with legacy decay."""
+        base = _KERAS_LEARNING_RATE.fget(self)
+        if getattr(self, "decay", 0.0) == 0.0:
+            return base
+        return self._decayed(base, self.iterations)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        _KERAS_LEARNING_RATE.fset(self, value)
+        as_given = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        self._lr_as_given = float(value) if as_given else None
+
+    def learning_rate_at(self, step: int) -> float:
+        """The learning rate that step `step` (0-based count of steps already applied) uses.
+
+        Evaluates the schedule (or the current base rate) at `step` and applies `decay`, with
+        the same float32 arithmetic as the update itself.
+        """
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"step must be a non-negative int, got {step!r}")
+        raw = _keras_compat.raw_learning_rate(self)
+        base = raw(step) if isinstance(raw, LearningRateSchedule) else _KERAS_LEARNING_RATE.fget(self)
+        return float(ops.convert_to_numpy(self._decayed(base, step)))
+
+    # -- slots -------------------------------------------------------------------------------
+
+    def build(self, variables):
+        """Create one zero-initialised slot per declared name for every trainable variable."""
+        super().build(variables)
+        slots: dict[str, list] = {name: [] for name in self.slot_names}
+        for variable in variables:
+            for name in self.slot_names:
+                if getattr(variable, "overwrite_with_gradient", False):
+                    slots[name].append(None)
+                else:
+                    slots[name].append(self.add_variable_from_reference(variable, name=name))
+        self._slots = slots
+
+    def get_slot(self, variable, name: str):
+        """The slot `name` (one of `slot_names`) that belongs to model variable `variable`."""
+        if name not in self.slot_names:
+            raise ValueError(
+                f"{type(self).__name__} has no slot {name!r}; its slots are {self.slot_names!r}"
+            )
+        if not self.built:
+            raise ValueError(
+                f"{type(self).__name__} has no slots yet: build it first "
+                "(optimizer.build(model.trainable_variables), or train a step)"
+            )
+        return self._slots[name][_keras_compat.variable_index(self, variable)]
+
+    # -- config ------------------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        raw = _keras_compat.raw_learning_rate(self)
+        if self._lr_as_given is not None and isinstance(raw, keras.Variable):
+            # Report the number the user wrote (0.01), not its float32 image (0.0099999997...),
+            # unless the rate was changed in a way that bypassed the setter.
+            current = float(ops.convert_to_numpy(raw))
+            if float(ops.convert_to_numpy(ops.cast(self._lr_as_given, raw.dtype))) == current:
+                config["learning_rate"] = self._lr_as_given
+        for name in hyperparameter_defaults(type(self)):
+            if name not in config:
+                config[name] = getattr(self, name)
+        return config
+
+
+PluginOptimizer.__init__ = _with_type_checks(PluginOptimizer.__init__)

@@ -1,0 +1,58 @@
+"""CMomentumSGD: MomentumSGD with its zero-start bias corrected, as Adam corrects its first moment."""
+
+from __future__ import annotations
+
+import numbers
+
+from keras import ops
+
+from kerasopt_plugins.optimizers.base import LearningRate
+from kerasopt_plugins.optimizers.momentum_sgd import MomentumSGD
+from kerasopt_plugins.registry import register_optimizer
+
+
+@register_optimizer("cmomentum_sgd")
+class CMomentumSGD(MomentumSGD):
+    """Bias-corrected ("centered") momentum: MomentumSGD without the slow start.
+
+    ```
+    m <- momentum * m + (1 - momentum) * g
+    w <- w - lr * m / (1 - momentum ** (t + 1))     # t: steps already applied
+    ```
+
+    Under a constant gradient the corrected average equals the gradient, so the weight follows
+    VanillaSGD until the gradient changes. With ``momentum == 0`` the correction is a no-op and
+    `centered` is stored as False, as in the tutorial.
+
+    Args:
+        learning_rate: positive float or `LearningRateSchedule`. Default 0.01.
+        momentum: averaging factor in [0, 1). Default 0.0.
+        centered: apply the bias correction. Default True.
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
+        **kwargs: Keras's base optimizer options.
+
+    References:
+        Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization", section 3.
+
+    Example:
+        >>> model.compile(optimizer=CMomentumSGD(0.1, momentum=0.9), loss="mse")
+    """
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.01,
+        momentum: numbers.Real = 0.0,
+        centered: bool = True,
+        **kwargs,
+    ):
+        super().__init__(learning_rate=learning_rate, momentum=momentum, **kwargs)
+        self.centered = centered and self.momentum != 0.0
+
+    def update_step(self, gradient, variable, learning_rate):
+        if not self.centered:
+            return super().update_step(gradient, variable, learning_rate)
+        m = self._update_average(gradient, variable)
+        step = ops.cast(ops.add(self.iterations, 1), variable.dtype)
+        correction = ops.subtract(1.0, ops.power(ops.cast(self.momentum, variable.dtype), step))
+        lr = ops.divide(ops.cast(learning_rate, variable.dtype), correction)
+        self.assign_sub(variable, ops.multiply(m, lr))

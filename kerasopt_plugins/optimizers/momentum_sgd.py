@@ -1,0 +1,58 @@
+"""MomentumSGD: gradient descent along an exponential moving average of the gradient."""
+
+from __future__ import annotations
+
+import numbers
+
+from keras import ops
+
+from kerasopt_plugins.optimizers.base import LearningRate, PluginOptimizer, check_number
+from kerasopt_plugins.registry import register_optimizer
+
+
+@register_optimizer("momentum_sgd")
+class MomentumSGD(PluginOptimizer):
+    """Momentum as an exponential moving average of the gradient, slot `m`.
+
+    ```
+    m <- momentum * m + (1 - momentum) * g
+    w <- w - lr * m
+    ```
+
+    Because `m` averages rather than sums, ``MomentumSGD(lr, momentum=b)`` takes the same steps
+    as ``keras.optimizers.SGD(lr * (1 - b), momentum=b)``.
+
+    Args:
+        learning_rate: positive float or `LearningRateSchedule`. Default 0.01.
+        momentum: averaging factor in [0, 1). Default 0.0 (plain gradient descent).
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
+        **kwargs: Keras's base optimizer options.
+
+    References:
+        Polyak (1964), "Some methods of speeding up the convergence of iteration methods".
+
+    Example:
+        >>> MomentumSGD(learning_rate=0.01, momentum=0.9)
+    """
+
+    slot_names = ("m",)
+
+    def __init__(
+        self, learning_rate: LearningRate = 0.01, momentum: numbers.Real = 0.0, **kwargs
+    ):
+        momentum = check_number("momentum", momentum, low=0.0, high=1.0, high_open=True)
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.momentum = momentum
+
+    def _update_average(self, gradient, variable):
+        """Advance slot `m` by one step and return it."""
+        m = self.get_slot(variable, "m")
+        beta = ops.cast(self.momentum, variable.dtype)
+        one_minus_beta = ops.cast(1.0 - self.momentum, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        self.assign(m, ops.add(ops.multiply(m, beta), ops.multiply(gradient, one_minus_beta)))
+        return m
+
+    def update_step(self, gradient, variable, learning_rate):
+        m = self._update_average(gradient, variable)
+        self.assign_sub(variable, ops.multiply(m, ops.cast(learning_rate, variable.dtype)))

@@ -1,0 +1,34 @@
+"""VanillaSGD: the tutorial's first optimizer."""
+
+from __future__ import annotations
+
+from keras import ops
+
+from kerasopt_plugins.optimizers.base import PluginOptimizer
+from kerasopt_plugins.registry import register_optimizer
+
+
+@register_optimizer("vanilla_sgd")
+class VanillaSGD(PluginOptimizer):
+    """Plain gradient descent: every weight moves against its gradient.
+
+    ```
+    w <- w - lr * g
+    ```
+
+    Args:
+        learning_rate: positive float or `LearningRateSchedule`. Default 0.01.
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
+        **kwargs: Keras's base optimizer options (`clipnorm`, `weight_decay`, `name`, ...).
+
+    References:
+        Robbins & Monro (1951), "A Stochastic Approximation Method".
+
+    Example:
+        >>> model.compile(optimizer="vanilla_sgd", loss="mse")
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        self.assign_sub(variable, ops.multiply(gradient, learning_rate))

@@ -1,0 +1,337 @@
+"""The optimizer registry: short names for Keras optimizers that work everywhere Keras looks.
+
+`register_optimizer` puts a class into three places at once:
+
+* this module's table (for `list_optimizers`, `get_optimizer`, `optimizer_info`);
+* Keras's serialization registry under ``kerasopt_plugins>NAME``, so a ``.keras`` file that
+  uses the optimizer loads with plain `keras.saving.load_model` once the defining module is
+  imported;
+* Keras's global custom objects under the short name and every alias, so
+  ``keras.optimizers.get("cmomentum_sgd")`` and ``model.compile(optimizer="cmomentum_sgd")``
+  work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import inspect
+import logging
+import re
+import types
+from typing import Any, Callable, Iterable, Mapping
+
+import keras
+
+__all__ = [
+    "OptimizerInfo",
+    "UnknownOptimizerError",
+    "get_optimizer",
+    "list_optimizers",
+    "optimizer_info",
+    "register_optimizer",
+    "unregister_optimizer",
+]
+
+KERAS_PACKAGE = "kerasopt_plugins"
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownOptimizerError(ValueError):
+    """An optimizer name that is neither registered here nor a Keras built-in."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerInfo:
+    """What the registry knows about one optimizer.
+
+    Attributes:
+        name: the registered short name (snake_case).
+        cls: the optimizer class.
+        aliases: other names that resolve to the same class.
+        description: the first line of the class docstring.
+        slot_names: names of the per-variable state the optimizer keeps (``("m",)``).
+        hyperparameters: constructor arguments and their defaults, in signature order.
+    """
+
+    name: str
+    cls: type
+    aliases: tuple[str, ...]
+    description: str
+    slot_names: tuple[str, ...]
+    hyperparameters: Mapping[str, Any]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+_RECORDS: dict[str, OptimizerInfo] = {}  # canonical name -> record
+_LOOKUP: dict[str, str] = {}  # name or alias -> canonical name
+
+
+def hyperparameter_defaults(cls: type) -> dict[str, Any]:
+    """Constructor arguments of `cls` and its non-Keras bases, with their defaults.
+
+    Walks the MRO from the class itself towards Keras's base classes, so an argument a
+    subclass passes through ``**kwargs`` (``decay`` on `PluginOptimizer`) is still listed.
+    Arguments without a default map to `inspect.Parameter.empty`.
+    """
+    params: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass is object or klass.__module__.split(".")[0] == "keras":
+            break
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for name, param in inspect.signature(init).parameters.items():
+            if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            params.setdefault(name, param.default)
+    return params
+
+
+def registered_name(cls: type) -> str | None:
+    """The short name `cls` is registered under, or None."""
+    for record in _RECORDS.values():
+        if record.cls is cls:
+            return record.name
+    return None
+
+
+def _builtin_names() -> dict[str, type]:
+    """Keras's own optimizers by the lower-case names `keras.optimizers.get` accepts."""
+    return {
+        name.lower(): obj
+        for name, obj in vars(keras.optimizers).items()
+        if isinstance(obj, type) and issubclass(obj, keras.optimizers.Optimizer)
+    }
+
+
+def _same_definition(a: type, b: type) -> bool:
+    """True when `b` is `a` defined again (a reloaded module, a re-run notebook cell)."""
+    return a is b or (a.__module__ == b.__module__ and a.__qualname__ == b.__qualname__)
+
+
+def _describe(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _check_name(kind: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"register_optimizer: {kind} must be a str, got {value!r}")
+    if not _NAME_PATTERN.match(value):
+        raise ValueError(
+            f"register_optimizer: {kind} {value!r} is not a valid optimizer name; "
+            "use lower-case snake_case such as 'cmomentum_sgd'"
+        )
+    return value
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def register_optimizer(
+    name: str | None = None,
+    *,
+    aliases: Iterable[str] = (),
+    override: bool = False,
+) -> Callable[[type], type]:
+    """Class decorator: register a Keras optimizer under a short name.
+
+    Args:
+        name: the short name (snake_case). Defaults to the class name in snake_case.
+        aliases: other names for the same class.
+        override: allow taking a name that another class, or a Keras built-in, already has.
+            The displaced class loses all its names.
+
+    Raises:
+        TypeError: the decorated object is not a `keras.optimizers.Optimizer` subclass.
+        ValueError: a name or alias is malformed or already taken (and `override` is False).
+
+    Example:
+        >>> @register_optimizer("my_sgd", aliases=("msgd",))
+        ... class MySGD(PluginOptimizer):
+        ...     def update_step(self, gradient, variable, learning_rate): ...
+    """
+    if name is not None:
+        _check_name("name", name)
+    if isinstance(aliases, str):
+        aliases = (aliases,)
+    aliases = tuple(_check_name("alias", a) for a in aliases)
+    if not isinstance(override, bool):
+        raise TypeError(f"register_optimizer: override must be a bool, got {override!r}")
+
+    def decorator(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):
+            raise TypeError(
+                "register_optimizer can only decorate a keras.optimizers.Optimizer subclass, "
+                f"got {cls!r}"
+            )
+        canonical = name if name is not None else _check_name("name", _snake_case(cls.__name__))
+        names = (canonical, *aliases)
+        if len(set(names)) != len(names):
+            raise ValueError(f"register_optimizer: duplicate names in {names}")
+        _check_free(cls, names, override)
+        _register(cls, canonical, aliases)
+        return cls
+
+    return decorator
+
+
+def _check_free(cls: type, names: tuple[str, ...], override: bool) -> None:
+    builtins = _builtin_names()
+    custom = keras.saving.get_custom_objects()
+    for candidate in names:
+        owner_name = _LOOKUP.get(candidate)
+        if owner_name is not None:
+            owner = _RECORDS[owner_name].cls
+            if _same_definition(owner, cls) or override:
+                continue
+            raise ValueError(
+                f"optimizer name {candidate!r} is already registered to {_describe(owner)}; "
+                f"cannot register {_describe(cls)} under it (pass override=True to replace it)"
+            )
+        if candidate in builtins and not override:
+            raise ValueError(
+                f"optimizer name {candidate!r} is Keras's built-in {_describe(builtins[candidate])}; "
+                f"registering {_describe(cls)} under it would shadow it everywhere "
+                "(pass override=True if that is what you want)"
+            )
+        other = custom.get(candidate)
+        if other is not None and not override and not _same_definition(other, cls):
+            raise ValueError(
+                f"the name {candidate!r} is already a Keras custom object ({other!r}); "
+                f"cannot register {_describe(cls)} under it (pass override=True to replace it)"
+            )
+
+
+def _register(cls: type, canonical: str, aliases: tuple[str, ...]) -> None:
+    displaced = {_LOOKUP[n] for n in (canonical, *aliases) if n in _LOOKUP}
+    previous = sorted(r.name for r in _RECORDS.values() if r.cls is cls and r.name not in displaced)
+    if previous:
+        raise ValueError(
+            f"{_describe(cls)} is already registered as {previous[0]!r}; "
+            "give extra names as aliases=(...) instead of registering it twice"
+        )
+    for old in displaced:
+        old_cls = _RECORDS[old].cls
+        if not _same_definition(old_cls, cls):
+            logger.warning("register_optimizer: %s replaces %s", _describe(cls), _describe(old_cls))
+        unregister_optimizer(old)
+
+    keras.saving.register_keras_serializable(package=KERAS_PACKAGE, name=canonical)(cls)
+    custom = keras.saving.get_custom_objects()
+    for n in (canonical, *aliases):
+        custom[n] = cls
+        _LOOKUP[n] = canonical
+    doc = inspect.getdoc(cls) or ""
+    _RECORDS[canonical] = OptimizerInfo(
+        name=canonical,
+        cls=cls,
+        aliases=aliases,
+        description=doc.splitlines()[0].strip() if doc else "",
+        slot_names=tuple(getattr(cls, "slot_names", ())),
+        hyperparameters=types.MappingProxyType(hyperparameter_defaults(cls)),
+    )
+
+
+def unregister_optimizer(name: str) -> OptimizerInfo:
+    """Remove a registered optimizer (by name or alias) from the registry and Keras's lookups.
+
+    Returns the removed record. Raises `UnknownOptimizerError` for a name that is not registered.
+    """
+    record = optimizer_info(name)
+    custom = keras.saving.get_custom_objects()
+    for n in (*record.names, f"{KERAS_PACKAGE}>{record.name}"):
+        if custom.get(n) is record.cls:
+            del custom[n]
+    for n in record.names:
+        _LOOKUP.pop(n, None)
+    del _RECORDS[record.name]
+    return record
+
+
+def list_optimizers(pattern: str | None = None) -> list[str]:
+    """Sorted registered names, optionally filtered by an `fnmatch` pattern (``"*momentum*"``)."""
+    if pattern is not None and not isinstance(pattern, str):
+        raise TypeError(f"list_optimizers: pattern must be a str or None, got {pattern!r}")
+    names = sorted(_RECORDS)
+    if pattern is None:
+        return names
+    return [n for n in names if fnmatch.fnmatchcase(n, pattern.lower())]
+
+
+def _unknown(identifier: str) -> UnknownOptimizerError:
+    known = sorted(set(_LOOKUP) | set(_builtin_names()))
+    close = difflib.get_close_matches(identifier.lower(), known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return UnknownOptimizerError(
+        f"Unknown optimizer {identifier!r}.{hint} "
+        "List the registered ones with kerasopt_plugins.list_optimizers() or `kerasopt list`; "
+        "Keras built-ins such as 'adam' and 'sgd' are accepted too."
+    )
+
+
+def optimizer_info(name: str) -> OptimizerInfo:
+    """The record of a registered optimizer, by name or alias (case-insensitive)."""
+    if not isinstance(name, str):
+        raise TypeError(f"optimizer_info: name must be a str, got {name!r}")
+    canonical = _LOOKUP.get(name.strip().lower())
+    if canonical is None:
+        raise _unknown(name)
+    return _RECORDS[canonical]
+
+
+def get_optimizer(identifier: Any, **overrides: Any) -> keras.optimizers.Optimizer:
+    """Make an optimizer from a name, a config dict or an instance.
+
+    Args:
+        identifier: a registered name or alias (case-insensitive), a Keras built-in name
+            (``"adam"``), a config dict ``{"class_name": ..., "config": {...}}`` as
+            `keras.optimizers.serialize` writes it, or an optimizer instance.
+        **overrides: constructor arguments; with a dict they update its config, with an
+            instance they give a new optimizer built from its config.
+
+    Raises:
+        UnknownOptimizerError: a name that is neither registered nor built in.
+        TypeError: an identifier of another type.
+    """
+    if isinstance(identifier, keras.optimizers.Optimizer):
+        if not overrides:
+            return identifier
+        return type(identifier).from_config({**identifier.get_config(), **overrides})
+    if isinstance(identifier, str):
+        key = identifier.strip().lower()
+        if key in _LOOKUP:
+            return _RECORDS[_LOOKUP[key]].cls(**overrides)
+        if key in _builtin_names():
+            return keras.optimizers.deserialize({"class_name": key, "config": dict(overrides)})
+        raise _unknown(identifier)
+    if isinstance(identifier, Mapping):
+        class_name = identifier.get("class_name")
+        config = identifier.get("config", {})
+        if not isinstance(class_name, str) or not isinstance(config, Mapping):
+            raise ValueError(
+                "get_optimizer: a config dict needs 'class_name' (a str) and 'config' (a dict), "
+                f"got {dict(identifier)!r}"
+            )
+        config = {**config, **overrides}
+        key = class_name.strip().lower()
+        if key in _LOOKUP:
+            return _RECORDS[_LOOKUP[key]].cls.from_config(config)
+        try:
+            return keras.optimizers.deserialize({**identifier, "config": config})
+        except TypeError as err:
+            if "Could not locate" in str(err):
+                raise _unknown(class_name) from err
+            raise
+    raise TypeError(
+        "get_optimizer: identifier must be a name, a config dict or a keras optimizer, "
+        f"got {identifier!r} of type {type(identifier).__name__}"
+    )

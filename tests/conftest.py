@@ -1,0 +1,66 @@
+"""Shared test helpers: small real models, fresh Python processes, registry hygiene."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import kerasopt_plugins  # noqa: E402
+from kerasopt_plugins import registry  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+
+def run_python(code: str, *, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
+    """Run `code` in a fresh interpreter; return CompletedProcess, raising with its output on failure."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"fresh process failed ({proc.returncode}):\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def regression_data(n: int = 32, features: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).astype("float32")
+    y = (x @ rng.normal(size=(features, 1)) + 0.1).astype("float32")
+    return x, y
+
+
+def small_model(features: int = 4, seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [keras.Input((features,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1)]
+    )
+
+
+@pytest.fixture
+def clean_registry():
+    """Registrations made inside a test are undone after it."""
+    before = set(registry.list_optimizers())
+    yield
+    for name in set(registry.list_optimizers()) - before:
+        registry.unregister_optimizer(name)
+
+
+def dump_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj))
