@@ -326,11 +326,14 @@ def get_optimizer(identifier: Any, **overrides: Any) -> keras.optimizers.Optimiz
         if key in _LOOKUP:
             return _RECORDS[_LOOKUP[key]].cls.from_config(config)
         try:
-            return keras.optimizers.deserialize({**identifier, "config": config})
+            optimizer = keras.optimizers.deserialize({**identifier, "config": config})
         except TypeError as err:
             if "Could not locate" in str(err):
                 raise _unknown(class_name) from err
             raise
+        if not isinstance(optimizer, keras.optimizers.Optimizer):  # Keras hands back the name
+            raise _unknown(class_name)
+        return optimizer
     raise TypeError(
         "get_optimizer: identifier must be a name, a config dict or a keras optimizer, "
         f"got {identifier!r} of type {type(identifier).__name__}"

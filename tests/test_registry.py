@@ -1,0 +1,212 @@
+"""The registry: names in Keras's lookups, collisions, listing, get_optimizer in all its forms."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND, regression_data, run_python, small_model
+
+from kerasopt_plugins import (
+    CMomentumSGD,
+    MomentumSGD,
+    PluginOptimizer,
+    UnknownOptimizerError,
+    VanillaSGD,
+    get_optimizer,
+    list_optimizers,
+    optimizer_info,
+    register_optimizer,
+    unregister_optimizer,
+)
+
+
+def make_class(name="HalfSGD"):
+    class Half(PluginOptimizer):
+        """Half-size gradient steps."""
+
+        def update_step(self, gradient, variable, learning_rate):
+            self.assign_sub(variable, 0.5 * keras.ops.cast(learning_rate, variable.dtype) * gradient)
+
+    Half.__name__ = Half.__qualname__ = name
+    return Half
+
+
+def test_short_names_resolve_through_keras():
+    assert type(keras.optimizers.get("cmomentum_sgd")) is CMomentumSGD
+    assert type(keras.optimizers.get("momentum_sgd")) is MomentumSGD
+    assert keras.saving.get_custom_objects()["vanilla_sgd"] is VanillaSGD
+    assert keras.saving.get_custom_objects()["kerasopt_plugins>cmomentum_sgd"] is CMomentumSGD
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.keras needs the TensorFlow backend")
+def test_tf_keras_optimizers_get():
+    import tensorflow as tf
+
+    assert type(tf.keras.optimizers.get("cmomentum_sgd")) is CMomentumSGD
+
+
+def test_record_describes_the_optimizer():
+    info = optimizer_info("CMomentum_SGD")
+    assert info.name == "cmomentum_sgd" and info.cls is CMomentumSGD
+    assert info.slot_names == ("m",)
+    assert dict(info.hyperparameters) == {
+        "learning_rate": 0.01,
+        "momentum": 0.0,
+        "centered": True,
+        "decay": 0.0,
+    }
+    assert info.description.startswith("Bias-corrected")
+    with pytest.raises(TypeError):
+        info.hyperparameters["momentum"] = 0.5  # records are read-only
+
+
+def test_list_optimizers_sorted_and_filtered():
+    names = list_optimizers()
+    assert names == sorted(names)
+    assert list_optimizers("*momentum*") == ["cmomentum_sgd", "momentum_sgd"]
+    assert list_optimizers("VANILLA*") == ["vanilla_sgd"]
+    assert list_optimizers("nothing*") == []
+
+
+def test_user_optimizer_gets_every_behaviour(clean_registry):
+    Half = register_optimizer("half_sgd", aliases=("halfsgd",))(make_class())
+    assert "half_sgd" in list_optimizers()
+    assert optimizer_info("halfsgd").cls is Half
+    assert type(keras.optimizers.get("half_sgd")) is Half
+    assert type(keras.optimizers.get("halfsgd")) is Half
+    assert type(get_optimizer("HALF_SGD", learning_rate=0.2)) is Half
+    x, y = regression_data()
+    model = small_model()
+    model.compile(optimizer="halfsgd", loss="mse")
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert type(model.optimizer) is Half
+
+
+def test_taken_name_is_refused_naming_both_classes(clean_registry):
+    with pytest.raises(ValueError, match=r"'momentum_sgd' is already registered to kerasopt_plugins\.optimizers\.momentum_sgd\.MomentumSGD; cannot register .*\.Clash"):
+        register_optimizer("momentum_sgd")(make_class("Clash"))
+    with pytest.raises(ValueError, match=r"'vanilla_sgd' is already registered"):
+        register_optimizer("other", aliases=("vanilla_sgd",))(make_class("Clash2"))
+    assert "other" not in list_optimizers()  # nothing half-registered
+
+
+def test_builtin_keras_names_are_protected(clean_registry):
+    with pytest.raises(ValueError, match=r"'adam' is Keras's built-in .*Adam"):
+        register_optimizer("adam")(make_class("MyAdam"))
+
+
+def test_override_replaces_and_frees_the_old_names(clean_registry):
+    First = register_optimizer("swap_me", aliases=("swap_alias",))(make_class("First"))
+    Second = register_optimizer("swap_me", override=True)(make_class("Second"))
+    assert optimizer_info("swap_me").cls is Second
+    assert "swap_alias" not in keras.saving.get_custom_objects()
+    with pytest.raises(UnknownOptimizerError):
+        optimizer_info("swap_alias")
+    assert First is not Second
+
+
+def test_redefinition_of_the_same_class_is_accepted(clean_registry):
+    register_optimizer("again")(make_class("Again"))
+    Newer = register_optimizer("again")(make_class("Again"))  # a re-run notebook cell
+    assert optimizer_info("again").cls is Newer
+
+
+def test_the_same_class_twice_under_two_names_is_refused(clean_registry):
+    cls = register_optimizer("once")(make_class("Once"))
+    with pytest.raises(ValueError, match="already registered as 'once'; give extra names as aliases"):
+        register_optimizer("twice")(cls)
+
+
+@pytest.mark.parametrize("target", [object, keras.layers.Dense, "sgd", VanillaSGD()])
+def test_decorating_a_non_optimizer_is_a_type_error(target):
+    with pytest.raises(TypeError, match="can only decorate a keras.optimizers.Optimizer subclass"):
+        register_optimizer("nope")(target)
+
+
+@pytest.mark.parametrize("bad", ["Has Space", "CamelCase", "", "1abc"])
+def test_malformed_names_are_refused(bad):
+    with pytest.raises(ValueError, match="is not a valid optimizer name"):
+        register_optimizer(bad)
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(UnknownOptimizerError, match=r"Unknown optimizer 'cmomentum'\. Did you mean 'cmomentum_sgd'.*list_optimizers\(\)"):
+        get_optimizer("cmomentum")
+    with pytest.raises(ValueError, match="Unknown optimizer 'zzz'"):  # it is a ValueError
+        get_optimizer("zzz")
+
+
+def test_get_optimizer_forms():
+    opt = get_optimizer("momentum_sgd", momentum=0.9, learning_rate=0.1)
+    assert isinstance(opt, MomentumSGD) and opt.momentum == 0.9
+    adam = get_optimizer("Adam", learning_rate=0.01)
+    assert isinstance(adam, keras.optimizers.Adam)
+    config = keras.optimizers.serialize(opt)
+    again = get_optimizer(json.loads(json.dumps(config)), momentum=0.5)
+    assert isinstance(again, MomentumSGD) and again.momentum == 0.5 and again.get_config()["learning_rate"] == 0.1
+    assert get_optimizer(opt) is opt
+    copy = get_optimizer(opt, momentum=0.3)
+    assert copy is not opt and copy.momentum == 0.3 and opt.momentum == 0.9
+    assert isinstance(get_optimizer({"class_name": "CMOMENTUM_SGD", "config": {"momentum": 0.5}}), CMomentumSGD)
+    with pytest.raises(UnknownOptimizerError, match="Unknown optimizer 'NoSuch'"):
+        get_optimizer({"class_name": "NoSuch", "config": {}})
+    with pytest.raises(ValueError, match="needs 'class_name'"):
+        get_optimizer({"momentum": 0.9})
+    with pytest.raises(TypeError, match="got 3 of type int"):
+        get_optimizer(3)
+
+
+def test_unregister_unknown_name():
+    with pytest.raises(UnknownOptimizerError):
+        unregister_optimizer("never_registered")
+
+
+USER_MODULE = '''
+import keras
+from kerasopt_plugins import PluginOptimizer, register_optimizer
+
+@register_optimizer("user_sgd")
+class UserSGD(PluginOptimizer):
+    """A user's own optimizer, defined outside the package."""
+    slot_names = ("velocity",)
+
+    def update_step(self, gradient, variable, learning_rate):
+        v = self.get_slot(variable, "velocity")
+        self.assign(v, 0.5 * v + gradient)
+        self.assign_sub(variable, keras.ops.cast(learning_rate, variable.dtype) * v)
+'''
+
+
+@pytest.mark.slow
+def test_user_optimizer_saved_and_loaded_in_fresh_processes(tmp_path):
+    (tmp_path / "user_opts.py").write_text(USER_MODULE)
+    x, y = regression_data()
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    env = {"PYTHONPATH": str(tmp_path)}
+    run_python(
+        """
+        import numpy as np, keras, user_opts
+        keras.utils.set_random_seed(0)
+        d = np.load("data.npz")
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(optimizer="user_sgd", loss="mse")
+        model.fit(d["x"], d["y"], batch_size=8, epochs=1, verbose=0)
+        model.save("user.keras")
+        """,
+        cwd=tmp_path,
+        env=env,
+    )
+    out = run_python(
+        """
+        import keras, user_opts
+        model = keras.saving.load_model("user.keras")
+        print(type(model.optimizer).__name__, int(model.optimizer.iterations), model.optimizer.name)
+        """,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert out.stdout.split() == ["UserSGD", "4", "user_sgd"]
