@@ -4,7 +4,11 @@ Importing the package registers its optimizers with Keras, so ``optimizer="cmome
 works in `model.compile` and saved models load without `custom_objects`.
 """
 
-from kerasopt_plugins.optimizers import (
+from kerasopt_plugins import _startup
+
+_startup.import_backend_quietly_for_cli()
+
+from kerasopt_plugins.optimizers import (  # noqa: E402
     CMomentumSGD,
     LearningRate,
     MomentumSGD,
@@ -12,7 +16,7 @@ from kerasopt_plugins.optimizers import (
     VanillaSGD,
     check_number,
 )
-from kerasopt_plugins.registry import (
+from kerasopt_plugins.registry import (  # noqa: E402
     OptimizerInfo,
     UnknownOptimizerError,
     get_optimizer,

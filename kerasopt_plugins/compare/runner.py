@@ -1,0 +1,224 @@
+"""compare_optimizers: train several optimizers on one problem, from identical starts, and keep every step."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+
+from kerasopt_plugins.callbacks import find_slots
+from kerasopt_plugins.compare.problems import AnalyticProblem, ModelProblem, get_problem
+from kerasopt_plugins.registry import get_optimizer, registered_name
+
+__all__ = ["ComparisonResult", "Run", "compare_optimizers", "describe_optimizer"]
+
+
+@dataclasses.dataclass
+class Run:
+    """One optimizer's record.
+
+    Attributes:
+        label: the optimizer with its non-default hyperparameters, for legends and tables.
+        name: its registry or Keras name.
+        config: its `get_config()` before training.
+        params: (steps+1, k) the tracked parameters before each step and after the last.
+        loss: (steps+1,) the loss at those parameters (for `digits`, the minibatch loss of each
+            step and, last, the loss on the whole data set).
+        learning_rate: (steps,) the rate each step applied.
+        slots: slot name -> (steps+1, k) values (analytic problems) or L2 norms (`digits`).
+        seconds: wall time of the run.
+    """
+
+    label: str
+    name: str
+    config: dict
+    params: np.ndarray
+    loss: np.ndarray
+    learning_rate: np.ndarray
+    slots: dict[str, np.ndarray]
+    seconds: float
+
+    def steps_to(self, tolerance: float) -> int | None:
+        """The first step count after which the loss is <= tolerance, or None."""
+        hits = np.flatnonzero(self.loss <= tolerance)
+        return int(hits[0]) if hits.size else None
+
+
+@dataclasses.dataclass
+class ComparisonResult:
+    problem: AnalyticProblem | ModelProblem
+    steps: int
+    seed: int
+    runs: list[Run]
+
+    def summary(self) -> dict[str, Any]:
+        """What `summary.json` holds: per run, final loss, steps to tolerance, time."""
+        return {
+            "problem": self.problem.name,
+            "steps": self.steps,
+            "seed": self.seed,
+            "tolerance": self.problem.tolerance,
+            "runs": [
+                {
+                    "label": r.label,
+                    "optimizer": r.name,
+                    "config": r.config,
+                    "final_loss": float(r.loss[-1]),
+                    "final_params": r.params[-1].tolist(),
+                    "steps_to_tolerance": r.steps_to(self.problem.tolerance),
+                    "seconds": round(r.seconds, 4),
+                }
+                for r in self.runs
+            ],
+        }
+
+
+def describe_optimizer(optimizer: keras.optimizers.Optimizer) -> tuple[str, str]:
+    """(name, label): label lists the learning rate and every hyperparameter not at its default."""
+    cls = type(optimizer)
+    name = registered_name(cls) or cls.__name__.lower()
+    config = optimizer.get_config()
+    try:
+        defaults = cls().get_config()
+    except Exception:  # noqa: BLE001 - an optimizer without defaults: show everything
+        defaults = {}
+    shown = {"learning_rate": config.get("learning_rate")}
+    for key, value in config.items():
+        if key not in ("name", "learning_rate") and (key not in defaults or defaults[key] != value):
+            shown[key] = value
+    text = ", ".join(f"{k}={_short(v)}" for k, v in shown.items())
+    return name, f"{name}({text})"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return value.get("class_name", "schedule")
+    return repr(value)
+
+
+def _numpy(x) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
+
+
+def compare_optimizers(
+    optimizers: Sequence[Any],
+    problem: str = "seed",
+    steps: int | None = None,
+    seed: int = 0,
+    learning_rate: float | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ComparisonResult:
+    """Train each optimizer on the same problem from the same start; return every step.
+
+    Args:
+        optimizers: each a registry name, a Keras built-in name (``"adam"``), a config dict,
+            a ``(name, {hyperparameters})`` pair, or an unbuilt optimizer instance.
+        problem: a name from `kerasopt_plugins.compare.PROBLEMS`.
+        steps: update steps per optimizer (default: the problem's).
+        seed: weight initialisation and batch order for `digits`; the analytic problems are
+            deterministic and ignore it.
+        learning_rate: used for every optimizer that was not given one (default: the problem's).
+        progress: called as ``progress(index, total, label)`` before each run.
+    """
+    spec = get_problem(problem)
+    steps = spec.steps if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    if isinstance(optimizers, (str, dict)) or not len(optimizers):
+        raise ValueError("optimizers must be a non-empty list of optimizer specs")
+    default_lr = spec.learning_rate if learning_rate is None else learning_rate
+    built = [_make(item, default_lr) for item in optimizers]  # all errors before any training
+    runs = []
+    for index, optimizer in enumerate(built):
+        name, label = describe_optimizer(optimizer)
+        if progress is not None:
+            progress(index, len(built), label)
+        started = time.perf_counter()
+        config = optimizer.get_config()
+        if isinstance(spec, AnalyticProblem):
+            params, loss, rates, slots = _run_analytic(spec, optimizer, steps)
+        else:
+            params, loss, rates, slots = _run_model(spec, optimizer, steps, seed)
+        runs.append(Run(label, name, config, params, loss, rates, slots, time.perf_counter() - started))
+    return ComparisonResult(problem=spec, steps=steps, seed=seed, runs=runs)
+
+
+def _make(item: Any, default_lr: float) -> keras.optimizers.Optimizer:
+    if isinstance(item, keras.optimizers.Optimizer):
+        if item.built:
+            raise ValueError(f"optimizer {item.name!r} is already built; pass a fresh one")
+        return item
+    if isinstance(item, tuple) and len(item) == 2:
+        name, hyper = item
+        hyper = dict(hyper)
+        hyper.setdefault("learning_rate", default_lr)
+        return get_optimizer(name, **hyper)
+    if isinstance(item, str):
+        return get_optimizer(item, learning_rate=default_lr)
+    if isinstance(item, dict):
+        config = dict(item.get("config", {}))
+        config.setdefault("learning_rate", default_lr)
+        return get_optimizer({**item, "config": config})
+    raise TypeError(f"cannot make an optimizer from {item!r}")
+
+
+def _run_analytic(problem: AnalyticProblem, optimizer, steps: int):
+    var = keras.Variable(np.asarray(problem.initial, dtype="float32"), name="params")
+    optimizer.build([var])
+    slot_vars = {k: v[0] for k, v in find_slots(optimizer, [var]).items() if v[0] is not None}
+    params = np.empty((steps + 1, problem.dim))
+    loss = np.empty(steps + 1)
+    rates = np.empty(steps)
+    slots = {k: np.empty((steps + 1, problem.dim)) for k in slot_vars}
+    for k in range(steps + 1):
+        p = _numpy(var)
+        params[k], loss[k] = p, problem.loss(p)
+        for key, slot in slot_vars.items():
+            slots[key][k] = _numpy(slot)
+        if k == steps:
+            break
+        rates[k] = float(_numpy(optimizer.learning_rate))
+        gradient = problem.gradient(p).astype("float32")
+        optimizer.apply([keras.ops.convert_to_tensor(gradient)], [var])
+    return params, loss, rates, slots
+
+
+def _run_model(problem: ModelProblem, optimizer, steps: int, seed: int):
+    x, y, template = problem.load(seed)
+    model = keras.models.clone_model(template)
+    model.set_weights(template.get_weights())
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(len(x)) for _ in range(math.ceil(steps * problem.batch_size / len(x)) + 1)])
+    kernel = model.trainable_variables[0]
+    params = np.empty((steps + 1, problem.tracked))
+    loss = np.empty(steps + 1)
+    rates = np.empty(steps)
+    slots: dict[str, np.ndarray] = {}
+    for k in range(steps):
+        batch = order[k * problem.batch_size : (k + 1) * problem.batch_size]
+        params[k] = _numpy(kernel).ravel()[: problem.tracked]
+        rates[k] = float(_numpy(optimizer.learning_rate))
+        if k > 0:
+            _record_norms(slots, optimizer, model, k, steps)
+        loss[k] = float(model.train_on_batch(x[batch], y[batch]))
+    params[steps] = _numpy(kernel).ravel()[: problem.tracked]
+    _record_norms(slots, optimizer, model, steps, steps)
+    for key in slots:
+        slots[key][0] = 0.0  # slots start at zero, before the optimizer is built
+    loss[steps] = float(model.evaluate(x, y, verbose=0, batch_size=len(x)))
+    return params, loss, rates, slots
+
+
+def _record_norms(slots, optimizer, model, k, steps):
+    for key, variables in find_slots(optimizer, model.trainable_variables).items():
+        total = sum(float(np.sum(_numpy(v) ** 2)) for v in variables if v is not None)
+        slots.setdefault(key, np.zeros((steps + 1, 1)))[k] = math.sqrt(total)
