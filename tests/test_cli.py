@@ -89,7 +89,7 @@ def test_inspect_a_saved_model(tmp_path):
     assert first["slot"] == "m" and model.trainable_variables[0].path.endswith(first["variable"])
     assert first["l2"] == pytest.approx(float(np.sqrt(np.sum(slot.astype(np.float64) ** 2))), rel=1e-6)
     table = kerasopt("inspect", str(tmp_path / "m.keras"))
-    assert table.returncode == 0 and "iterations: 4" in table.stdout and "dense/kernel" in table.stdout
+    assert table.returncode == 0 and "iterations: 4" in table.stdout and first["variable"] in table.stdout
 
 
 @pytest.mark.parametrize(
