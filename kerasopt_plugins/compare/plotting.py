@@ -51,34 +51,29 @@ def plot_trajectory(result: ComparisonResult, path: Path) -> Path:
     return path
 
 
-def plot_loss(result: ComparisonResult, path: Path) -> Path:
+def _plot_per_step(result: ComparisonResult, path: Path, series: str, ylabel: str, title: str, log: bool) -> Path:
+    """One line per optimizer of the run attribute `series` against the step."""
     fig, (ax,) = _figure()
-    steps = np.arange(result.steps + 1)
     for run in result.runs:
-        ax.plot(steps, run.loss, label=run.label, linewidth=1.2)
-    if result.problem.log_loss and all(np.all(r.loss > 0) for r in result.runs):
+        values = getattr(run, series)
+        ax.plot(np.arange(len(values)), values, label=run.label, linewidth=1.2)
+    if log and all(np.all(getattr(r, series) > 0) for r in result.runs):
         ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(f"Loss per step on '{result.problem.name}'", fontsize=10)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title} on '{result.problem.name}'", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
     return path
+
+
+def plot_loss(result: ComparisonResult, path: Path) -> Path:
+    return _plot_per_step(result, path, "loss", "loss", "Loss per step", log=result.problem.log_loss)
 
 
 def plot_learning_rate(result: ComparisonResult, path: Path) -> Path:
-    fig, (ax,) = _figure()
-    steps = np.arange(result.steps)
-    for run in result.runs:
-        ax.plot(steps, run.learning_rate, label=run.label, linewidth=1.2)
-    ax.set_xlabel("step")
-    ax.set_ylabel("learning rate applied")
-    ax.set_title(f"Learning rate per step on '{result.problem.name}'", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
-    return path
+    return _plot_per_step(result, path, "learning_rate", "learning rate applied", "Learning rate per step", log=False)
 
 
 def plot_paths(result: ComparisonResult, path: Path) -> Path:

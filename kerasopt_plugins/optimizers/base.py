@@ -186,23 +186,21 @@ class PluginOptimizer(keras.optimizers.Optimizer):
         unknown = sorted(set(kwargs) - _KERAS_OPTIONS)
         if unknown:
             raise TypeError(f"{cls_name}() got an unexpected keyword argument {unknown[0]!r}")
-        if isinstance(learning_rate, LearningRateSchedule):
-            self_lr_config = None
-        else:
-            learning_rate = check_number("learning_rate", learning_rate, low=0.0, low_open=True)
-            self_lr_config = learning_rate
+        lr_as_given = None
+        if not isinstance(learning_rate, LearningRateSchedule):
+            learning_rate = lr_as_given = check_number("learning_rate", learning_rate, low=0.0, low_open=True)
         decay = check_number("decay", decay, low=0.0)
         if kwargs.get("name") is None:
             kwargs["name"] = registered_name(type(self))
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.decay = decay
-        self._lr_as_given = self_lr_config
+        self._lr_as_given = lr_as_given
         self._slots: dict[str, list] = {}
 
     # -- learning rate -----------------------------------------------------------------------
 
     def _decayed(self, base: Any, step: Any) -> Any:
-        if self.decay == 0.0:
+        if getattr(self, "decay", 0.0) == 0.0:
             return base
         base = ops.convert_to_tensor(base)
         step = ops.cast(step, base.dtype)
@@ -213,7 +211,7 @@ class PluginOptimizer(keras.optimizers.Optimizer):
         """The rate the next step applies: the schedule at `iterations`, with legacy decay."""
         base = _KERAS_LEARNING_RATE.fget(self)
         if getattr(self, "decay", 0.0) == 0.0:
-            return base
+            return base  # no decay: no extra op in the update's graph
         return self._decayed(base, self.iterations)
 
     @learning_rate.setter
