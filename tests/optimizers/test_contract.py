@@ -180,3 +180,29 @@ def test_keras_file_reloads_in_a_fresh_process(name, fresh_process_report):
     continued = np.load(root / f"{name}_continued.npz")
     for i, want in enumerate(expected[name]["weights"]):
         np.testing.assert_array_equal(continued[f"arr_{i}"], want)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_embedding_gradients_train_like_the_dense_path(name):
+    """On TensorFlow without XLA an Embedding's gradient is IndexedSlices; XLA densifies it."""
+    if keras.backend.backend() == "torch":
+        pytest.skip("jit_compile is not used by the torch backend's fit")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 20, size=(64, 5))
+    y = rng.normal(size=(64, 1)).astype("float32")
+    hyper = {"learning_rate": 0.1}
+    if "momentum" in optimizer_info(name).hyperparameters:
+        hyper["momentum"] = 0.9
+    tables = []
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([
+            keras.Input((5,), dtype="int32"), keras.layers.Embedding(20, 4),
+            keras.layers.Flatten(), keras.layers.Dense(1),
+        ])
+        model.compile(optimizer=optimizer_info(name).cls(**hyper), loss="mse", jit_compile=jit)
+        before = keras.ops.convert_to_numpy(model.layers[0].embeddings).copy()
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+        tables.append(keras.ops.convert_to_numpy(model.layers[0].embeddings))
+    assert not np.allclose(tables[0], before)
+    np.testing.assert_allclose(tables[0], tables[1], rtol=1e-5, atol=1e-6)
