@@ -196,29 +196,26 @@ def _run_model(problem: ModelProblem, optimizer, steps: int, seed: int):
     model = keras.models.clone_model(template)
     model.set_weights(template.get_weights())
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    optimizer.build(model.trainable_variables)  # slots exist (at zero) before the first step
+    slot_vars = {
+        key: [v for v in variables if v is not None]
+        for key, variables in find_slots(optimizer, model.trainable_variables).items()
+    }
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(len(x)) for _ in range(math.ceil(steps * problem.batch_size / len(x)) + 1)])
     kernel = model.trainable_variables[0]
     params = np.empty((steps + 1, problem.tracked))
     loss = np.empty(steps + 1)
     rates = np.empty(steps)
-    slots: dict[str, np.ndarray] = {}
-    for k in range(steps):
-        batch = order[k * problem.batch_size : (k + 1) * problem.batch_size]
+    slots = {key: np.empty((steps + 1, 1)) for key in slot_vars}
+    for k in range(steps + 1):
         params[k] = _numpy(kernel).ravel()[: problem.tracked]
+        for key, variables in slot_vars.items():
+            slots[key][k] = math.sqrt(sum(float(np.sum(_numpy(v) ** 2)) for v in variables))
+        if k == steps:
+            break
         rates[k] = float(_numpy(optimizer.learning_rate))
-        if k > 0:
-            _record_norms(slots, optimizer, model, k, steps)
+        batch = order[k * problem.batch_size : (k + 1) * problem.batch_size]
         loss[k] = float(model.train_on_batch(x[batch], y[batch]))
-    params[steps] = _numpy(kernel).ravel()[: problem.tracked]
-    _record_norms(slots, optimizer, model, steps, steps)
-    for key in slots:
-        slots[key][0] = 0.0  # slots start at zero, before the optimizer is built
     loss[steps] = float(model.evaluate(x, y, verbose=0, batch_size=len(x)))
     return params, loss, rates, slots
-
-
-def _record_norms(slots, optimizer, model, k, steps):
-    for key, variables in find_slots(optimizer, model.trainable_variables).items():
-        total = sum(float(np.sum(_numpy(v) ** 2)) for v in variables if v is not None)
-        slots.setdefault(key, np.zeros((steps + 1, 1)))[k] = math.sqrt(total)
