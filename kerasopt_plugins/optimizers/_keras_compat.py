@@ -29,3 +29,16 @@ def variable_index(optimizer: keras.optimizers.Optimizer, variable: Any) -> int:
 def raw_learning_rate(optimizer: keras.optimizers.Optimizer) -> Any:
     """What the optimizer holds as its learning rate: a Variable, a schedule or a callable."""
     return optimizer._learning_rate
+
+
+def live_optimizer_state(model: Any) -> list | None:
+    """The optimizer's current values during `fit` on JAX, parallel to `model.optimizer.variables`.
+
+    Keras's JAX trainer keeps the training state out of the Keras variables between steps and
+    writes it back only at epoch end (`jax_state_sync`); until then `variable.value` is stale.
+    Returns None when the variables are current (every other backend, or after a sync).
+    """
+    if getattr(model, "_jax_state_synced", True):
+        return None
+    state = getattr(model, "_jax_state", None) or {}
+    return state.get("optimizer_variables")

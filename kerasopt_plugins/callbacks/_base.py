@@ -1,0 +1,174 @@
+"""What the three loggers share: when to log, pending device captures, records, sinks."""
+
+from __future__ import annotations
+
+import collections
+import numbers
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+
+from kerasopt_plugins.callbacks import _live, _sinks
+
+# Pending captures are fetched at the latest after this many logged steps or seconds, so memory
+# stays bounded and a file being streamed is never more than a few seconds behind.
+FETCH_EVERY_CAPTURES = 512
+FETCH_EVERY_SECONDS = 5.0
+
+
+def check_int(owner: str, name: str, value: Any, low: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        kind = "an int or None" if allow_none else "an int"
+        raise TypeError(f"{owner}: argument {name!r} must be {kind}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{owner}: argument {name!r} must be >= {low}, got {value!r}")
+
+
+class StepLogger(keras.callbacks.Callback):
+    """Base class: logs one record every `every` training steps.
+
+    Subclasses say which keys a record has (`_start`), what to capture on the device at a
+    logged step (`_capture`), how fetched captures become records (`_to_records`) and what
+    goes into the epoch logs (`_epoch_logs`).
+    """
+
+    def __init__(
+        self,
+        every: int = 1,
+        path: str | os.PathLike | None = None,
+        if_exists: str = "error",
+        tensorboard_dir: str | os.PathLike | None = None,
+        max_records: int | None = 100_000,
+    ):
+        super().__init__()
+        owner = type(self).__name__
+        check_int(owner, "every", every, 1)
+        check_int(owner, "max_records", max_records, 1, allow_none=True)
+        self.every = int(every)
+        self.max_records = max_records
+        self.path = None if path is None else _sinks.check_file(owner, "path", path, if_exists, _sinks.SUFFIXES)
+        self.if_exists = if_exists
+        self._file = None if self.path is None else _sinks.RecordFile(owner, self.path, if_exists)
+        self.tensorboard_dir = None
+        self._tensorboard = None
+        if tensorboard_dir is not None:
+            self.tensorboard_dir = Path(tensorboard_dir)
+            _sinks.check_writable_dir(owner, "tensorboard_dir", self.tensorboard_dir)
+            self._tensorboard = _sinks.TensorBoardSink(owner, self.tensorboard_dir)
+        self._records: collections.deque = collections.deque(maxlen=max_records)
+        self._pending: list[tuple[int, int, tuple]] = []
+        self._epoch = 0
+        self._steps_seen = 0
+        self._steps_before_epoch = 0
+        self._last_fetch = time.monotonic()
+
+    # -- what subclasses provide ---------------------------------------------------------------
+
+    def _start(self) -> list[str]:
+        raise NotImplementedError
+
+    def _capture(self) -> tuple:
+        raise NotImplementedError
+
+    def _to_records(self, epochs: list[int], batches: list[int], fields: list) -> list[dict]:
+        raise NotImplementedError
+
+    def _epoch_logs(self) -> dict:
+        return {}
+
+    # -- records -------------------------------------------------------------------------------
+
+    @property
+    def records(self) -> list[dict]:
+        """Every record kept so far (the newest `max_records`), oldest first."""
+        self.flush()
+        return list(self._records)
+
+    def flush(self) -> None:
+        """Fetch pending captures and write them to the file and TensorBoard now.
+
+        Called at every epoch end and at train end; call it yourself after an interrupted
+        `fit` (Keras skips `on_train_end` then) to get the records of the unfinished epoch.
+        """
+        if self._pending:
+            epochs = [e for e, _, _ in self._pending]
+            batches = [b for _, b, _ in self._pending]
+            fields = _live.fetch([c for _, _, c in self._pending])
+            self._pending = []
+            new = self._to_records(epochs, batches, fields)
+            self._records.extend(new)
+            if self._file is not None:
+                self._file.write(new)
+            if self._tensorboard is not None:
+                self._tensorboard.write(new, self._histograms(new))
+        if self._file is not None:
+            self._file.flush()
+        if self._tensorboard is not None:
+            self._tensorboard.flush()
+        self._last_fetch = time.monotonic()
+
+    def _histograms(self, records: list[dict]) -> list:
+        return []
+
+    # -- Keras hooks -------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise ValueError(
+                f"{type(self).__name__}: the model has no Keras optimizer (got {optimizer!r}); "
+                "compile it with one before fit"
+            )
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        keys = self._start()
+        self._steps_seen = 0
+        self._pending = []
+        if self._file is not None:
+            self._file.open(keys)
+        if self._tensorboard is not None:
+            self._tensorboard.open()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = int(epoch)
+        self._steps_before_epoch = self._steps_seen
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Keras passes the index of the execution's last step (steps_per_execution > 1); for a
+        # short last execution it passes begin + steps_per_execution - 1, past the epoch's end.
+        steps = (self.params or {}).get("steps")
+        batch = int(batch) if not steps else min(int(batch), int(steps) - 1)
+        done = self._steps_before_epoch + batch + 1
+        previous, self._steps_seen = self._steps_seen, done
+        if done // self.every == previous // self.every:
+            return
+        self._pending.append((self._epoch, batch, self._capture()))
+        if (
+            len(self._pending) >= FETCH_EVERY_CAPTURES
+            or time.monotonic() - self._last_fetch > FETCH_EVERY_SECONDS
+        ):
+            self.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.flush()
+        if logs is not None:
+            logs.update(self._epoch_logs())
+
+    def on_train_end(self, logs=None):
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+
+def latest(records: Sequence[dict], keys: Sequence[str]) -> dict:
+    """The newest record's values for `keys` (NaN where no record exists yet)."""
+    if not records:
+        return {k: float("nan") for k in keys}
+    return {k: records[-1][k] for k in keys}

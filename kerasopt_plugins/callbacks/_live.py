@@ -1,0 +1,69 @@
+"""Reading optimizer state during `fit` without waiting for the device.
+
+A logger captures device values at the steps it logs (a few small tensors made by one compiled
+function) and keeps them pending; `fetch` brings all pending captures to the host in one
+transfer per tensor kind, at epoch end or when the pending list grows. So a logger that logs
+every N steps costs nothing on the other steps, and one that logs every step never makes the
+host wait for the device inside an epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasopt_plugins.optimizers import _keras_compat
+
+
+def compile_capture(fn: Callable) -> Callable:
+    """Compile `fn` (keras.ops on its arguments only) the way the backend runs small programs."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, autograph=False, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn  # torch and numpy run it eagerly
+
+
+class LiveReader:
+    """Current values of chosen optimizer variables, on the device, during `fit`.
+
+    On JAX the values come from the trainer's state (the Keras variables are stale until epoch
+    end); elsewhere from the variables themselves. Torch updates variables in place, so values
+    that must outlive the step are copied by the capture function, never here.
+    """
+
+    def __init__(self, model: keras.Model, variables: Sequence):
+        self.model = model
+        self.variables = list(variables)
+        positions = {id(v): i for i, v in enumerate(model.optimizer.variables)}
+        self._positions = [positions.get(id(v)) for v in self.variables]
+
+    def values(self) -> list:
+        state = _keras_compat.live_optimizer_state(self.model)
+        out = []
+        for variable, position in zip(self.variables, self._positions):
+            if state is not None and position is not None:
+                out.append(state[position])
+            else:
+                out.append(variable.value)
+        return out
+
+
+def fetch(captures: Sequence[Sequence[Any]]) -> list[np.ndarray]:
+    """Bring pending captures to the host: one stacked transfer per field.
+
+    `captures` is a list of tuples of device tensors with the same shapes field by field; the
+    result holds, for each field, a NumPy array with the captures stacked on axis 0.
+    """
+    if not captures:
+        return []
+    fields = list(zip(*captures))
+    return [np.asarray(ops.convert_to_numpy(ops.stack(list(field)))) for field in fields]

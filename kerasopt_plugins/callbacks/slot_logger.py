@@ -1,0 +1,205 @@
+"""SlotLogger: statistics (and optionally full values) of an optimizer's slots during `fit`."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from keras import ops
+
+from kerasopt_plugins.callbacks import _base, _live, _sinks
+from kerasopt_plugins.callbacks._slots import find_slots
+
+
+def _l2(x):
+    return ops.sqrt(ops.sum(ops.square(x)))
+
+
+STATISTICS = {
+    "mean": ops.mean,
+    "std": ops.std,
+    "min": ops.min,
+    "max": ops.max,
+    "l2": _l2,
+}
+
+
+class SlotLogger(_base.StepLogger):
+    """Log statistics of the optimizer's slots (momentum, velocity, ...) every `every` steps.
+
+    Works with any Keras optimizer: a `PluginOptimizer` through its declared `slot_names`,
+    Keras's own optimizers by matching their variables to the model's, and wrappers such as
+    `LossScaleOptimizer` are seen through. Each logged step is one record::
+
+        {"iteration": 12, "epoch": 0, "m/sequential/dense/kernel/mean": 0.013, ...}
+
+    Statistics are computed on the device by one compiled function and fetched in batches, so
+    steps that are not logged cost nothing and logged ones never wait for the device.
+
+    Args:
+        slots: slot names to log (default: all the optimizer has).
+        variables: regular expression searched in each model variable's path (default: all).
+        statistics: any of "mean", "std", "min", "max", "l2" (default: all five).
+        every: log every this many training steps (default 1).
+        path: stream records to this `.csv` or `.jsonl` file.
+        if_exists: "error" (default), "overwrite" or "append" when `path` already exists.
+        tensorboard_dir: write each statistic as a per-step TensorBoard scalar here.
+        max_records: keep at most this many records in memory (oldest dropped; None: all).
+        values: also keep the full slot arrays of variables with at most `values_max_size`
+            elements at each logged step (in `values()`, and saved to `values_path`).
+        values_max_size: size limit for `values` (default 10,000 elements per variable).
+        values_path: `.npz` file written at train end with the kept arrays and iterations.
+        histograms: with `tensorboard_dir`, also write a histogram of each kept slot array.
+        epoch_logs: merge the latest statistics into the epoch logs (History, CSVLogger).
+    """
+
+    def __init__(
+        self,
+        slots: Sequence[str] | None = None,
+        variables: str | None = None,
+        statistics: Sequence[str] = tuple(STATISTICS),
+        every: int = 1,
+        path: str | os.PathLike | None = None,
+        if_exists: str = "error",
+        tensorboard_dir: str | os.PathLike | None = None,
+        max_records: int | None = 100_000,
+        values: bool = False,
+        values_max_size: int = 10_000,
+        values_path: str | os.PathLike | None = None,
+        histograms: bool = False,
+        epoch_logs: bool = True,
+    ):
+        owner = type(self).__name__
+        if isinstance(slots, str):
+            slots = (slots,)
+        if slots is not None and (not slots or not all(isinstance(s, str) and s for s in slots)):
+            raise ValueError(f"{owner}: slots must be a non-empty list of slot names, got {slots!r}")
+        if variables is not None:
+            try:
+                re.compile(variables)
+            except (re.error, TypeError) as error:
+                raise ValueError(f"{owner}: variables={variables!r} is not a regular expression: {error}") from None
+        if isinstance(statistics, str):
+            statistics = (statistics,)
+        unknown = [s for s in statistics if s not in STATISTICS]
+        if unknown or not statistics:
+            raise ValueError(
+                f"{owner}: statistics must be a non-empty subset of {tuple(STATISTICS)}, got {tuple(statistics)!r}"
+            )
+        _base.check_int(owner, "values_max_size", values_max_size, 1)
+        if histograms and tensorboard_dir is None:
+            raise ValueError(f"{owner}: histograms=True needs tensorboard_dir")
+        if values_path is not None:
+            values = True
+            values_path = _sinks.check_file(owner, "values_path", values_path, if_exists, (".npz",))
+        super().__init__(every, path, if_exists, tensorboard_dir, max_records)
+        self.slots = None if slots is None else tuple(slots)
+        self.variables = variables
+        self.statistics = tuple(dict.fromkeys(statistics))
+        self.keep_values = bool(values) or bool(histograms)
+        self.values_max_size = int(values_max_size)
+        self.values_path = values_path
+        self.histograms = bool(histograms)
+        self.epoch_logs = bool(epoch_logs)
+        self._value_arrays: list[dict[str, np.ndarray]] = []
+
+    # -- selection ---------------------------------------------------------------------------
+
+    def _select(self):
+        model_vars = self.model.trainable_variables
+        found = find_slots(self.model.optimizer, model_vars)
+        owner = type(self).__name__
+        if self.slots is not None:
+            missing = [s for s in self.slots if s not in found]
+            if missing:
+                raise ValueError(
+                    f"{owner}: slots={list(self.slots)!r}: {type(self.model.optimizer).__name__} has no "
+                    f"slot {missing[0]!r}; its slots are {sorted(found)!r}"
+                )
+        pattern = None if self.variables is None else re.compile(self.variables)
+        chosen = []  # (slot, model variable, slot variable)
+        for slot in self.slots or sorted(found):
+            for variable, slot_variable in zip(model_vars, found[slot]):
+                if slot_variable is None or (pattern and not pattern.search(variable.path)):
+                    continue
+                chosen.append((slot, variable.path, slot_variable))
+        if self.variables is not None and not chosen:
+            raise ValueError(
+                f"{owner}: variables={self.variables!r} matches none of the model's variables "
+                f"{[v.path for v in model_vars][:8]!r}"
+            )
+        return chosen
+
+    def _start(self) -> list[str]:
+        chosen = self._select()
+        self.tracked = [(slot, path) for slot, path, _ in chosen]
+        self._stat_keys = [f"{slot}/{path}/{stat}" for slot, path in self.tracked for stat in self.statistics]
+        slot_vars = [v for _, _, v in chosen]
+        self._value_positions = [
+            i for i, v in enumerate(slot_vars) if self.keep_values and int(np.prod(v.shape)) <= self.values_max_size
+        ]
+        self._value_keys = [f"{self.tracked[i][0]}/{self.tracked[i][1]}" for i in self._value_positions]
+        optimizer = self.model.optimizer
+        self._reader = _live.LiveReader(self.model, [optimizer.iterations, *slot_vars])
+        stats = [STATISTICS[s] for s in self.statistics]
+        positions = list(self._value_positions)
+
+        def capture(iterations, *values):
+            flat = [ops.reshape(ops.cast(v, "float32"), (-1,)) for v in values]
+            numbers = [fn(x) for x in flat for fn in stats]
+            vector = ops.stack(numbers) if numbers else ops.zeros((0,), "float32")
+            kept = tuple(ops.copy(values[i]) for i in positions)
+            return (ops.copy(iterations), vector) + kept
+
+        self._capture_fn = _live.compile_capture(capture)
+        return ["iteration", "epoch", *self._stat_keys]
+
+    def _capture(self) -> tuple:
+        return tuple(self._capture_fn(*self._reader.values()))
+
+    def _to_records(self, epochs, batches, fields) -> list[dict]:
+        iterations, vectors, kept = fields[0], fields[1], fields[2:]
+        records = []
+        for row, (epoch, iteration) in enumerate(zip(epochs, iterations)):
+            record = {"iteration": int(iteration), "epoch": epoch}
+            record.update(zip(self._stat_keys, vectors[row].tolist()))
+            records.append(record)
+            if self.keep_values:
+                arrays = {key: kept[j][row] for j, key in enumerate(self._value_keys)}
+                self._value_arrays.append({"iteration": int(iteration), **arrays})
+        if self.max_records is not None:
+            del self._value_arrays[: max(0, len(self._value_arrays) - self.max_records)]
+        return records
+
+    def _histograms(self, records):
+        if not self.histograms:
+            return []
+        new = self._value_arrays[-len(records):] if records else []
+        return [(entry["iteration"], key, entry[key]) for entry in new for key in self._value_keys]
+
+    def _epoch_logs(self) -> dict:
+        if not self.epoch_logs:
+            return {}
+        iteration, vector = self._capture()[:2]
+        return dict(zip(self._stat_keys, np.asarray(ops.convert_to_numpy(vector)).tolist()))
+
+    # -- full values -------------------------------------------------------------------------
+
+    def values(self) -> dict[str, np.ndarray]:
+        """The kept slot arrays: "iteration" → (n,), "<slot>/<path>" → (n, *shape)."""
+        if not self.keep_values:
+            raise ValueError(f"{type(self).__name__}: construct it with values=True to keep slot arrays")
+        self.flush()
+        entries = self._value_arrays
+        out = {"iteration": np.array([e["iteration"] for e in entries], dtype=np.int64)}
+        for key in getattr(self, "_value_keys", []):
+            out[key] = np.stack([e[key] for e in entries]) if entries else np.zeros((0,))
+        return out
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self.values_path is not None:
+            np.savez(Path(self.values_path), **self.values())

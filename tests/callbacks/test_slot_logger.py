@@ -1,0 +1,180 @@
+"""SlotLogger: every logged number against NumPy on the slot arrays read at that step."""
+
+from __future__ import annotations
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+from conftest import regression_data
+from probes import StateProbe, named_model, needs_steps_per_execution, numpy_stats
+
+from kerasopt_plugins import get_optimizer, list_optimizers
+from kerasopt_plugins.callbacks import SlotLogger
+
+
+def builtin_optimizers():
+    return {
+        "keras_sgd_momentum": lambda: keras.optimizers.SGD(0.05, momentum=0.9),
+        "keras_adam": lambda: keras.optimizers.Adam(0.01),
+        "keras_rmsprop_momentum": lambda: keras.optimizers.RMSprop(0.01, momentum=0.5),
+        "keras_adagrad": lambda: keras.optimizers.Adagrad(0.05),
+    }
+
+
+def plugin_with_state(name):
+    """A registered optimizer configured so its slots are used (momentum > 0 where it has one)."""
+    optimizer = get_optimizer(name)
+    if "momentum" in optimizer.get_config():
+        optimizer = type(optimizer)(learning_rate=0.05, momentum=0.9)
+    return optimizer
+
+
+OPTIMIZERS = {**{name: (lambda n=name: plugin_with_state(n)) for name in list_optimizers()}, **builtin_optimizers()}
+
+
+def fit(optimizer, callbacks, epochs=2, jit_compile=False, steps_per_execution=1, n=64, batch_size=16):
+    x, y = regression_data(n)
+    model = named_model()
+    model.compile(optimizer, "mse", jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    history = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False)
+    return model, history
+
+
+def assert_matches_probe(logger, probe, every=1):
+    by_iteration = {step["iteration"]: step for step in probe.steps}
+    assert logger.records, "nothing was logged"
+    for record in logger.records:
+        step = by_iteration[record["iteration"]]
+        stat_keys = [k for k in record if k not in ("iteration", "epoch")]
+        expected_keys = {f"{name}/{stat}" for name in step["slots"] for stat in logger.statistics}
+        assert set(stat_keys) == expected_keys
+        for name, array in step["slots"].items():
+            reference = numpy_stats(array)
+            for stat in logger.statistics:
+                np.testing.assert_allclose(
+                    record[f"{name}/{stat}"], reference[stat], rtol=2e-6, atol=1e-7, err_msg=f"{name}/{stat}"
+                )
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager-fn", "xla"])
+@pytest.mark.parametrize("which", sorted(OPTIMIZERS))
+def test_every_statistic_matches_numpy_at_every_step(which, jit_compile):
+    logger, probe = SlotLogger(), StateProbe()
+    fit(OPTIMIZERS[which](), [logger, probe], jit_compile=jit_compile)
+    assert [r["iteration"] for r in logger.records] == list(range(1, 9))
+    assert [r["epoch"] for r in logger.records] == [0] * 4 + [1] * 4
+    assert_matches_probe(logger, probe)
+    if not probe.steps[-1]["slots"]:  # an optimizer without slots (VanillaSGD): nothing but counts
+        assert all(set(r) == {"iteration", "epoch"} for r in logger.records)
+    else:  # the slots moved: a logger that read zeros (stale state) would fail here
+        assert any(abs(v) > 0 for k, v in logger.records[-1].items() if k.endswith("/l2"))
+
+
+def test_every_n_logs_exact_iterations_and_epoch_logs_are_stable():
+    logger, probe = SlotLogger(every=3, statistics=("l2", "max")), StateProbe()
+    _, history = fit(keras.optimizers.Adam(0.01), [logger, probe], epochs=3)
+    assert [r["iteration"] for r in logger.records] == [3, 6, 9, 12]
+    assert_matches_probe(logger, probe)
+    keys = [k for k in logger.records[0] if k not in ("iteration", "epoch")]
+    for key in keys:
+        assert len(history.history[key]) == 3
+    # epoch logs hold the values at the epoch's end (iteration 4, 8, 12)
+    end_of_epoch = {s["iteration"]: s for s in probe.steps}
+    for epoch, iteration in enumerate([4, 8, 12]):
+        for name, array in end_of_epoch[iteration]["slots"].items():
+            np.testing.assert_allclose(history.history[f"{name}/l2"][epoch], numpy_stats(array)["l2"], rtol=2e-6)
+
+
+def test_keras_csv_logger_gets_the_slot_columns_from_the_first_epoch(tmp_path):
+    logger = SlotLogger(every=1000, statistics=("mean",))  # never logs a step: epoch keys still appear
+    out = tmp_path / "epochs.csv"
+    fit(keras.optimizers.SGD(0.05, momentum=0.9), [logger, keras.callbacks.CSVLogger(str(out))], epochs=2)
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 and logger.records == []
+    assert "momentum/net/hidden/kernel/mean" in rows[0]
+    assert all(np.isfinite(float(row["momentum/net/hidden/kernel/mean"])) for row in rows)
+
+
+@needs_steps_per_execution
+def test_steps_per_execution_logs_each_execution_with_its_exact_iteration():
+    logger, probe = SlotLogger(), StateProbe()
+    # 5 batches per epoch (the last one short), 2 steps per execution: executions end at steps 2, 4, 5
+    fit(keras.optimizers.SGD(0.05, momentum=0.9), [logger, probe], steps_per_execution=2, n=72, epochs=2)
+    assert [r["iteration"] for r in logger.records] == [2, 4, 5, 7, 9, 10]
+    assert [s["iteration"] for s in probe.steps] == [2, 4, 5, 7, 9, 10]
+    assert_matches_probe(logger, probe)
+
+
+def test_selection_by_slot_and_variable_pattern():
+    logger, probe = SlotLogger(slots=["velocity"], variables=r"/out/", statistics=["mean", "l2"]), StateProbe()
+    fit(keras.optimizers.Adam(0.01), [logger, probe], epochs=1)
+    keys = sorted(k for k in logger.records[0] if k not in ("iteration", "epoch"))
+    assert keys == [
+        f"velocity/net/out/{leaf}/{stat}" for leaf in ("bias", "kernel") for stat in ("l2", "mean")
+    ]
+    assert logger.tracked == [("velocity", "net/out/kernel"), ("velocity", "net/out/bias")]
+
+
+def test_full_values_are_the_slot_arrays_bit_for_bit(tmp_path):
+    path = tmp_path / "slots.npz"
+    logger, probe = SlotLogger(values_path=path, values_max_size=4, every=2), StateProbe()
+    fit(get_optimizer("momentum_sgd", momentum=0.9), [logger, probe])
+    values = logger.values()
+    # kernel (4x3 = 12 elements) is over the limit; the others are kept
+    assert sorted(values) == ["iteration", "m/net/hidden/bias", "m/net/out/bias", "m/net/out/kernel"]
+    by_iteration = {s["iteration"]: s for s in probe.steps}
+    np.testing.assert_array_equal(values["iteration"], [2, 4, 6, 8])
+    for row, iteration in enumerate(values["iteration"]):
+        for key in ("m/net/hidden/bias", "m/net/out/kernel"):
+            np.testing.assert_array_equal(values[key][row], by_iteration[iteration]["slots"][key])
+    with np.load(path) as saved:
+        assert sorted(saved.files) == sorted(values)
+        for key in values:
+            np.testing.assert_array_equal(saved[key], values[key])
+
+
+def test_loss_scale_optimizer_is_seen_through():
+    inner = get_optimizer("cmomentum_sgd", momentum=0.9)
+    logger, probe = SlotLogger(), StateProbe()
+    fit(keras.optimizers.LossScaleOptimizer(inner), [logger, probe], epochs=1)
+    assert_matches_probe(logger, probe)
+    assert any(k.startswith("m/") for k in logger.records[0])
+
+
+def test_max_records_keeps_the_newest():
+    logger = SlotLogger(max_records=3, statistics=("mean",), values=True)
+    fit(keras.optimizers.SGD(0.05, momentum=0.9), [logger], epochs=2)
+    assert [r["iteration"] for r in logger.records] == [6, 7, 8]
+    np.testing.assert_array_equal(logger.values()["iteration"], [6, 7, 8])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"statistics": ["median"]}, ValueError, r"statistics must be a non-empty subset .*'median'"),
+        ({"statistics": []}, ValueError, "statistics must be a non-empty subset"),
+        ({"every": 0}, ValueError, r"'every' must be >= 1, got 0"),
+        ({"every": 2.5}, TypeError, r"'every' must be an int, got 2.5"),
+        ({"every": True}, TypeError, r"'every' must be an int, got True"),
+        ({"max_records": 0}, ValueError, r"'max_records' must be >= 1, got 0"),
+        ({"variables": "dense("}, ValueError, r"variables='dense\(' is not a regular expression"),
+        ({"slots": []}, ValueError, "slots must be a non-empty list"),
+        ({"histograms": True}, ValueError, "histograms=True needs tensorboard_dir"),
+        ({"values_max_size": 0}, ValueError, r"'values_max_size' must be >= 1"),
+        ({"values_path": "slots.txt"}, ValueError, r"values_path='slots.txt' must end in .npz"),
+    ],
+)
+def test_bad_arguments_are_refused_at_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SlotLogger(**kwargs)
+
+
+def test_unknown_slot_or_unmatched_pattern_fails_before_the_first_step():
+    probe = StateProbe()
+    with pytest.raises(ValueError, match=r"Adam has no slot 'm'; its slots are \['momentum', 'velocity'\]"):
+        fit(keras.optimizers.Adam(0.01), [SlotLogger(slots=["m"]), probe], epochs=1)
+    with pytest.raises(ValueError, match=r"variables='conv' matches none of the model's variables"):
+        fit(keras.optimizers.Adam(0.01), [SlotLogger(variables="conv"), probe], epochs=1)
+    assert probe.steps == []  # refused in on_train_begin: no step ran
