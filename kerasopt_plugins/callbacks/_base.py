@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import logging
 import numbers
 import os
 import time
@@ -12,6 +13,9 @@ from typing import Any, Sequence
 import keras
 
 from kerasopt_plugins.callbacks import _live, _sinks
+from kerasopt_plugins.callbacks._slots import unwrap
+
+logger = logging.getLogger("kerasopt_plugins.callbacks")
 
 # Pending captures are fetched at the latest after this many logged steps or seconds, so memory
 # stays bounded and a file being streamed is never more than a few seconds behind.
@@ -35,6 +39,10 @@ class StepLogger(keras.callbacks.Callback):
     Subclasses say which keys a record has (`_start`), what to capture on the device at a
     logged step (`_capture`), how fetched captures become records (`_to_records`) and what
     goes into the epoch logs (`_epoch_logs`).
+
+    The iteration of a logged step is counted on the host (start count + steps run) when the
+    optimizer cannot skip a step, and checked against `optimizer.iterations` at every flush;
+    behind a wrapper that may skip steps (`LossScaleOptimizer`) it is read on the device.
     """
 
     def __init__(
@@ -61,7 +69,9 @@ class StepLogger(keras.callbacks.Callback):
             _sinks.check_writable_dir(owner, "tensorboard_dir", self.tensorboard_dir)
             self._tensorboard = _sinks.TensorBoardSink(owner, self.tensorboard_dir)
         self._records: collections.deque = collections.deque(maxlen=max_records)
-        self._pending: list[tuple[int, int, tuple]] = []
+        self._pending: list[tuple[int, int, Any, tuple]] = []
+        self._compiled: dict = {}
+        self._count_on_host = True
         self._epoch = 0
         self._steps_seen = 0
         self._steps_before_epoch = 0
@@ -75,7 +85,7 @@ class StepLogger(keras.callbacks.Callback):
     def _capture(self) -> tuple:
         raise NotImplementedError
 
-    def _to_records(self, epochs: list[int], batches: list[int], fields: list) -> list[dict]:
+    def _to_records(self, epochs: list[int], batches: list[int], iterations, fields: list) -> list[dict]:
         raise NotImplementedError
 
     def _epoch_logs(self) -> dict:
@@ -96,11 +106,15 @@ class StepLogger(keras.callbacks.Callback):
         `fit` (Keras skips `on_train_end` then) to get the records of the unfinished epoch.
         """
         if self._pending:
-            epochs = [e for e, _, _ in self._pending]
-            batches = [b for _, b, _ in self._pending]
-            fields = _live.fetch([c for _, _, c in self._pending])
-            self._pending = []
-            new = self._to_records(epochs, batches, fields)
+            pending, self._pending = self._pending, []
+            epochs = [e for e, _, _, _ in pending]
+            batches = [b for _, b, _, _ in pending]
+            if self._count_on_host:
+                iterations = [k for _, _, k, _ in pending]
+            else:
+                (iterations,) = _live.fetch([(k,) for _, _, k, _ in pending])
+            fields = _live.fetch([c for _, _, _, c in pending])
+            new = self._to_records(epochs, batches, [int(k) for k in iterations], fields)
             self._records.extend(new)
             if self._file is not None:
                 self._file.write(new)
@@ -126,6 +140,9 @@ class StepLogger(keras.callbacks.Callback):
             )
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
+        self._count_on_host = unwrap(optimizer) is optimizer
+        self._iterations = _live.LiveReader(self.model, [optimizer.iterations])
+        self._iteration0 = int(keras.ops.convert_to_numpy(optimizer.iterations))
         keys = self._start()
         self._steps_seen = 0
         self._pending = []
@@ -147,7 +164,11 @@ class StepLogger(keras.callbacks.Callback):
         previous, self._steps_seen = self._steps_seen, done
         if done // self.every == previous // self.every:
             return
-        self._pending.append((self._epoch, batch, self._capture()))
+        if self._count_on_host:
+            iteration = self._iteration0 + done
+        else:
+            iteration = _live.snapshot(self._iterations.values()[0])
+        self._pending.append((self._epoch, batch, iteration, self._capture()))
         if (
             len(self._pending) >= FETCH_EVERY_CAPTURES
             or time.monotonic() - self._last_fetch > FETCH_EVERY_SECONDS
@@ -156,8 +177,28 @@ class StepLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.flush()
+        self._check_count()
         if logs is not None:
             logs.update(self._epoch_logs())
+
+    def _check_count(self) -> None:
+        """The host count must equal the optimizer's (variables are current at epoch end)."""
+        if not self._count_on_host:
+            return
+        actual = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if actual != self._iteration0 + self._steps_seen:
+            logger.warning(
+                "%s: optimizer.iterations is %d, expected %d from the steps run; something else "
+                "changed it. Reading it on the device from now on.",
+                type(self).__name__, actual, self._iteration0 + self._steps_seen,
+            )
+            self._count_on_host = False
+
+    def compiled(self, key, make, fixed_signature: bool = False):
+        """A compiled capture function, made once per `key` and reused by later `fit` calls."""
+        if key not in self._compiled:
+            self._compiled[key] = _live.compile_capture(make(), fixed_signature)
+        return self._compiled[key]
 
     def on_train_end(self, logs=None):
         self.flush()

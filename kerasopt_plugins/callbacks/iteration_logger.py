@@ -7,7 +7,7 @@ import os
 import numpy as np
 from keras import ops
 
-from kerasopt_plugins.callbacks import _base, _live
+from kerasopt_plugins.callbacks import _base
 
 
 class IterationLogger(_base.StepLogger):
@@ -36,15 +36,12 @@ class IterationLogger(_base.StepLogger):
         self.epoch_logs = bool(epoch_logs)
 
     def _start(self) -> list[str]:
-        self._reader = _live.LiveReader(self.model, [self.model.optimizer.iterations])
-        self._capture_fn = _live.compile_capture(lambda iterations: (ops.copy(iterations),))
         return ["iteration", "epoch", "batch"]
 
     def _capture(self) -> tuple:
-        return tuple(self._capture_fn(*self._reader.values()))
+        return ()  # the iteration is all there is, and the base class keeps it
 
-    def _to_records(self, epochs, batches, fields) -> list[dict]:
-        (iterations,) = fields
+    def _to_records(self, epochs, batches, iterations, fields) -> list[dict]:
         return [
             {"iteration": int(k), "epoch": e, "batch": b} for k, e, b in zip(iterations, epochs, batches)
         ]

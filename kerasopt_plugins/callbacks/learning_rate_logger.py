@@ -50,33 +50,38 @@ class LearningRateLogger(_base.StepLogger):
                 f"{type(self).__name__}: cannot evaluate learning rate {raw!r} of "
                 f"{type(optimizer).__name__} per step (a float, Variable or LearningRateSchedule is needed)"
             )
-        rate_variable = raw if schedule is None else None
         decayed = optimizer._decayed if isinstance(optimizer, PluginOptimizer) else None
 
-        def capture(iterations, rate):
-            step = ops.maximum(ops.subtract(iterations, 1), 0)  # steps done before the last one
-            base = schedule(step) if schedule is not None else rate
-            if decayed is not None:
-                base = decayed(base, step)
-            # copy: on torch a cast to the same dtype returns the live variable itself
-            return ops.copy(iterations), ops.copy(ops.cast(base, "float32"))
+        def make():
+            def rates(steps, bases):  # vectorised over the logged steps
+                base = schedule(steps) if schedule is not None else bases
+                if decayed is not None:
+                    base = decayed(base, steps)
+                return ops.cast(ops.broadcast_to(base, ops.shape(steps)), "float32")
 
-        self._capture_fn = _live.compile_capture(capture)
-        watched = [self.model.optimizer.iterations] + ([] if rate_variable is None else [rate_variable])
-        self._reader = _live.LiveReader(self.model, watched)
+            return rates
+
+        self._rates_fn = self.compiled((id(optimizer), id(schedule), decayed is not None), make)
+        # A rate held in a variable can be changed between any two steps by other callbacks,
+        # so it is captured at each logged step; a schedule's rate is computed at flush time.
+        self._reader = None if schedule is not None else _live.LiveReader(self.model, [raw])
         return ["iteration", "learning_rate"]
 
     def _capture(self) -> tuple:
-        values = self._reader.values()
-        rate = values[1] if len(values) > 1 else ops.zeros((), "float32")
-        return tuple(self._capture_fn(values[0], rate))
+        if self._reader is None:
+            return ()
+        # copy: torch updates in place, and a callback may assign a new rate before the flush
+        return (_live.snapshot(self._reader.values()[0]),)
 
-    def _to_records(self, epochs, batches, fields) -> list[dict]:
-        iterations, rates = fields
+    def _to_records(self, epochs, batches, iterations, fields) -> list[dict]:
+        steps = np.maximum(np.asarray(iterations, dtype=np.int64) - 1, 0)  # steps done before it
+        bases = fields[0] if fields else np.zeros(len(steps), dtype=np.float32)
+        rates = np.asarray(ops.convert_to_numpy(self._rates_fn(ops.convert_to_tensor(steps), ops.convert_to_tensor(bases))))
         return [{"iteration": int(k), "learning_rate": float(r)} for k, r in zip(iterations, rates)]
 
     def _epoch_logs(self) -> dict:
         if not self.epoch_logs:
             return {}
-        _, rate = self._capture()
-        return {"learning_rate": float(np.asarray(ops.convert_to_numpy(rate)))}
+        iteration = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        fields = [np.asarray(ops.convert_to_numpy(c))[None] for c in self._capture()]
+        return {"learning_rate": self._to_records([], [], [iteration], fields)[0]["learning_rate"]}

@@ -142,26 +142,28 @@ class SlotLogger(_base.StepLogger):
             i for i, v in enumerate(slot_vars) if self.keep_values and int(np.prod(v.shape)) <= self.values_max_size
         ]
         self._value_keys = [f"{self.tracked[i][0]}/{self.tracked[i][1]}" for i in self._value_positions]
-        optimizer = self.model.optimizer
-        self._reader = _live.LiveReader(self.model, [optimizer.iterations, *slot_vars])
+        self._reader = _live.LiveReader(self.model, slot_vars)
         stats = [STATISTICS[s] for s in self.statistics]
-        positions = list(self._value_positions)
+        positions = tuple(self._value_positions)
 
-        def capture(iterations, *values):
-            flat = [ops.reshape(ops.cast(v, "float32"), (-1,)) for v in values]
-            numbers = [fn(x) for x in flat for fn in stats]
-            vector = ops.stack(numbers) if numbers else ops.zeros((0,), "float32")
-            kept = tuple(ops.copy(values[i]) for i in positions)
-            return (ops.copy(iterations), vector) + kept
+        def make():
+            def capture(*values):
+                flat = [ops.reshape(ops.cast(v, "float32"), (-1,)) for v in values]
+                numbers = [fn(x) for x in flat for fn in stats]
+                vector = ops.stack(numbers) if numbers else ops.zeros((0,), "float32")
+                return (vector,) + tuple(ops.copy(values[i]) for i in positions)
 
-        self._capture_fn = _live.compile_capture(capture)
+            return capture
+
+        key = (tuple(id(v) for v in slot_vars), self.statistics, positions)
+        self._capture_fn = self.compiled(key, make, fixed_signature=True)
         return ["iteration", "epoch", *self._stat_keys]
 
     def _capture(self) -> tuple:
         return tuple(self._capture_fn(*self._reader.values()))
 
-    def _to_records(self, epochs, batches, fields) -> list[dict]:
-        iterations, vectors, kept = fields[0], fields[1], fields[2:]
+    def _to_records(self, epochs, batches, iterations, fields) -> list[dict]:
+        vectors, kept = fields[0], fields[1:]
         records = []
         for row, (epoch, iteration) in enumerate(zip(epochs, iterations)):
             record = {"iteration": int(iteration), "epoch": epoch}
@@ -183,7 +185,7 @@ class SlotLogger(_base.StepLogger):
     def _epoch_logs(self) -> dict:
         if not self.epoch_logs:
             return {}
-        iteration, vector = self._capture()[:2]
+        vector = self._capture()[0]
         return dict(zip(self._stat_keys, np.asarray(ops.convert_to_numpy(vector)).tolist()))
 
     # -- full values -------------------------------------------------------------------------
