@@ -14,6 +14,7 @@ import keras
 
 from kerasopt_plugins.callbacks import _live, _sinks
 from kerasopt_plugins.callbacks._slots import unwrap
+from kerasopt_plugins.optimizers import _keras_compat
 
 logger = logging.getLogger("kerasopt_plugins.callbacks")
 
@@ -141,8 +142,9 @@ class StepLogger(keras.callbacks.Callback):
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         self._count_on_host = unwrap(optimizer) is optimizer
-        self._iterations = _live.LiveReader(self.model, [optimizer.iterations])
-        self._iteration0 = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        self._counter = _keras_compat.step_counter(unwrap(optimizer))
+        self._iterations = _live.LiveReader(self.model, [self._counter])
+        self._iteration0 = int(keras.ops.convert_to_numpy(self._counter))
         keys = self._start()
         self._steps_seen = 0
         self._pending = []
@@ -185,7 +187,7 @@ class StepLogger(keras.callbacks.Callback):
         """The host count must equal the optimizer's (variables are current at epoch end)."""
         if not self._count_on_host:
             return
-        actual = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        actual = int(keras.ops.convert_to_numpy(self._counter))
         if actual != self._iteration0 + self._steps_seen:
             logger.warning(
                 "%s: optimizer.iterations is %d, expected %d from the steps run; something else "

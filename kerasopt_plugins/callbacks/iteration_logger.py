@@ -49,4 +49,4 @@ class IterationLogger(_base.StepLogger):
     def _epoch_logs(self) -> dict:
         if not self.epoch_logs:
             return {}
-        return {"iterations": int(np.asarray(ops.convert_to_numpy(self.model.optimizer.iterations)))}
+        return {"iterations": int(np.asarray(ops.convert_to_numpy(self._counter)))}

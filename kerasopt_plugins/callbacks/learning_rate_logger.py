@@ -82,6 +82,6 @@ class LearningRateLogger(_base.StepLogger):
     def _epoch_logs(self) -> dict:
         if not self.epoch_logs:
             return {}
-        iteration = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        iteration = int(ops.convert_to_numpy(self._counter))
         fields = [np.asarray(ops.convert_to_numpy(c))[None] for c in self._capture()]
         return {"learning_rate": self._to_records([], [], [iteration], fields)[0]["learning_rate"]}

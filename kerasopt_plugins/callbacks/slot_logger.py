@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import keras
 import numpy as np
 from keras import ops
 
 from kerasopt_plugins.callbacks import _base, _live, _sinks
+from kerasopt_plugins.callbacks._base import logger
 from kerasopt_plugins.callbacks._slots import find_slots
 
 
@@ -105,6 +107,8 @@ class SlotLogger(_base.StepLogger):
         self.histograms = bool(histograms)
         self.epoch_logs = bool(epoch_logs)
         self._value_arrays: list[dict[str, np.ndarray]] = []
+        # per epoch: the largest difference between replicas' copies of a slot (tf.distribute)
+        self.replica_max_abs_diff: list[float] = []
 
     # -- selection ---------------------------------------------------------------------------
 
@@ -181,6 +185,26 @@ class SlotLogger(_base.StepLogger):
             return []
         new = self._value_arrays[-len(records):] if records else []
         return [(entry["iteration"], key, entry[key]) for entry in new for key in self._value_keys]
+
+    def _check_replicas(self) -> None:
+        """Under tf.distribute, every replica's copy of a slot must hold the same values."""
+        if keras.backend.backend() != "tensorflow":
+            return
+        worst = 0.0
+        for variable in self._reader.variables:
+            copies = getattr(getattr(variable, "value", None), "values", None)  # MirroredVariable
+            if not isinstance(copies, tuple) or len(copies) < 2:
+                continue
+            first = np.asarray(copies[0].numpy())
+            for other in copies[1:]:
+                worst = max(worst, float(np.max(np.abs(np.asarray(other.numpy()) - first), initial=0.0)))
+        self.replica_max_abs_diff.append(worst)
+        if worst > 0:
+            logger.warning("%s: replicas' slot copies differ by up to %g", type(self).__name__, worst)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check_replicas()
+        super().on_epoch_end(epoch, logs)
 
     def _epoch_logs(self) -> dict:
         if not self.epoch_logs:

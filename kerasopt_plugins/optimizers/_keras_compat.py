@@ -42,3 +42,24 @@ def live_optimizer_state(model: Any) -> list | None:
         return None
     state = getattr(model, "_jax_state", None) or {}
     return state.get("optimizer_variables")
+
+
+def step_counter(optimizer: keras.optimizers.Optimizer) -> Any:
+    """The variable counting every `apply` call: what Keras evaluates schedules at.
+
+    Public `optimizer.iterations` is the same variable, except under gradient accumulation,
+    where it is a tensor counting updates (`_iterations // gradient_accumulation_steps`).
+    """
+    return optimizer._iterations
+
+
+def current_tf_strategy() -> Any:
+    """The tf.distribute strategy in scope on the TensorFlow backend (None elsewhere).
+
+    Does not import TensorFlow: if it is not imported yet, no strategy can be in scope.
+    """
+    import sys
+
+    if keras.backend.backend() != "tensorflow" or "tensorflow" not in sys.modules:
+        return None
+    return sys.modules["tensorflow"].distribute.get_strategy()

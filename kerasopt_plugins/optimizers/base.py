@@ -196,6 +196,7 @@ class PluginOptimizer(keras.optimizers.Optimizer):
         self.decay = decay
         self._lr_as_given = lr_as_given
         self._slots: dict[str, list] = {}
+        self._strategy = _keras_compat.current_tf_strategy()
 
     # -- learning rate -----------------------------------------------------------------------
 
@@ -206,13 +207,19 @@ class PluginOptimizer(keras.optimizers.Optimizer):
         step = ops.cast(step, base.dtype)
         return ops.divide(base, ops.add(ops.multiply(step, self.decay), 1.0))
 
+    def _get_current_learning_rate(self):
+        # Keras's hook behind `learning_rate` (update steps, weight decay on every backend; the
+        # torch backend's weight decay calls it directly), so legacy decay applies everywhere.
+        base = super()._get_current_learning_rate()
+        if getattr(self, "decay", 0.0) == 0.0:
+            return base  # no decay: no extra op in the update's graph
+        # the clock Keras's schedules use: every apply() call, also under gradient accumulation
+        return self._decayed(base, _keras_compat.step_counter(self))
+
     @property
     def learning_rate(self):
         """The rate the next step applies: the schedule at `iterations`, with legacy decay."""
-        base = _KERAS_LEARNING_RATE.fget(self)
-        if getattr(self, "decay", 0.0) == 0.0:
-            return base  # no decay: no extra op in the update's graph
-        return self._decayed(base, self.iterations)
+        return _KERAS_LEARNING_RATE.fget(self)
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -229,13 +236,23 @@ class PluginOptimizer(keras.optimizers.Optimizer):
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"step must be a non-negative int, got {step!r}")
         raw = _keras_compat.raw_learning_rate(self)
-        base = raw(step) if isinstance(raw, LearningRateSchedule) else _KERAS_LEARNING_RATE.fget(self)
+        if isinstance(raw, LearningRateSchedule):
+            base = raw(step)
+        else:  # a Variable, or a zero-argument callable as Keras allows
+            base = raw() if callable(raw) and not hasattr(raw, "assign") else raw
         return float(ops.convert_to_numpy(self._decayed(base, step)))
 
     # -- slots -------------------------------------------------------------------------------
 
     def build(self, variables):
         """Create one zero-initialised slot per declared name for every trainable variable."""
+        strategy = _keras_compat.current_tf_strategy()
+        if strategy is not None and strategy is not self._strategy:
+            raise ValueError(
+                f"{type(self).__name__} was created outside the tf.distribute strategy it is being "
+                f"built under ({type(strategy).__name__}); create the optimizer inside "
+                "`with strategy.scope():`, where the model is created and compiled"
+            )
         super().build(variables)
         slots: dict[str, list] = {name: [] for name in self.slot_names}
         for variable in variables:

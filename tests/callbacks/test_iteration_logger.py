@@ -77,3 +77,19 @@ def test_iterations_continue_after_reload_in_a_fresh_process(tmp_path):
     assert [r["iteration"] for r in records] == [9, 10, 11, 12]
     on_disk = [json.loads(line) for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
     assert on_disk == records
+
+
+def test_gradient_accumulation_counts_every_step_like_keras_schedules():
+    x, y = regression_data(64)
+    model = named_model()
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    model.compile(keras.optimizers.SGD(schedule, gradient_accumulation_steps=2), "mse")
+    from kerasopt_plugins.callbacks import LearningRateLogger
+
+    steps, rates, probe = IterationLogger(), LearningRateLogger(), StateProbe()
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[steps, rates, probe], shuffle=False)
+    assert [r["iteration"] for r in steps.records] == list(range(1, 9))
+    assert history.history["iterations"] == [4, 8]
+    # the rate each call applied is the schedule at the calls before it (Keras's clock)
+    np.testing.assert_allclose([r["learning_rate"] for r in rates.records], [0.1 * 0.5 ** (k / 2) for k in range(8)], rtol=1e-6)
+    np.testing.assert_allclose([r["learning_rate"] for r in rates.records], probe.rates_before, rtol=1e-6)

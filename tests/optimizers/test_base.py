@@ -163,3 +163,29 @@ def test_keras_internals_used_by_the_adapter_still_exist():
     assert math.isclose(float(keras.ops.convert_to_numpy(raw)), 0.25)
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
     assert _keras_compat.raw_learning_rate(VanillaSGD(learning_rate=schedule)) is schedule
+
+
+def test_keras_compat_step_counter_counts_every_apply_call():
+    import keras as _keras
+
+    variable = _keras.Variable([1.0, 2.0])
+    accumulating = VanillaSGD(learning_rate=0.1, gradient_accumulation_steps=3)
+    for _ in range(7):
+        accumulating.apply([_keras.ops.ones((2,))], [variable])
+    assert int(_keras.ops.convert_to_numpy(_keras_compat.step_counter(accumulating))) == 7
+    assert int(_keras.ops.convert_to_numpy(accumulating.iterations)) == 7 // 3  # Keras: updates
+    plain = VanillaSGD(learning_rate=0.1)
+    plain.build([variable])
+    assert _keras_compat.step_counter(plain) is plain.iterations
+
+
+def test_keras_still_reads_the_rate_through_the_hook_we_override():
+    # PluginOptimizer applies legacy decay in _get_current_learning_rate; Keras must still
+    # route `learning_rate` (and, on torch, weight decay) through it.
+    import inspect
+
+    import keras as _keras
+
+    base = _keras.optimizers.Optimizer
+    assert hasattr(base, "_get_current_learning_rate")
+    assert "_get_current_learning_rate" in inspect.getsource(base.learning_rate.fget)
