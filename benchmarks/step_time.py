@@ -79,6 +79,10 @@ def state_bytes(optimizer) -> int:
 # -- backends: each returns {case: (run_k_steps(), words, state_bytes)} --------------------------
 
 
+def _bind(fn, *args):
+    return lambda: fn(*args)
+
+
 def tensorflow_cases(shapes, mode, k):
     import keras
     import numpy as np
@@ -97,7 +101,7 @@ def tensorflow_cases(shapes, mode, k):
         variables = [keras.Variable(rng.standard_normal(s, dtype=np.float32)) for s in shapes]
         optimizer = make()
         optimizer.build(variables)
-        step = compiled(lambda o=optimizer, v=variables: o.apply(grads, v))
+        step = compiled(_bind(optimizer.apply, grads, variables))  # no default args: tf.function would trace them
         step()
         cases[name] = (lambda s=step: [s() for _ in range(k)], WORDS[kind], state_bytes(optimizer))
     targets = [tf.Variable(tf.zeros(s)) for s in shapes]

@@ -32,13 +32,13 @@ def run(script: str, out: Path, *extra: str) -> dict:
 def test_callback_overhead_smoke(tmp_path):
     results = run("callback_overhead.py", tmp_path)["results"]
     assert set(results) == {
-        "no_callback", "slot_logger_every_100", "slot_logger_every_1",
+        "no_callback", "noop_batch_callback", "slot_logger_every_100", "slot_logger_every_1",
         "learning_rate_logger_every_1", "iteration_logger_every_1",
     }
     for name, row in results.items():
         assert row["runs"] == 2 and row["min_s"] <= row["median_s"] <= row["max_s"]
         if name != "no_callback":
-            assert math.isfinite(row["ratio_of_medians"]) and row["target"] > 1
+            assert math.isfinite(row["ratio_of_medians"]) and (row["target"] is None or row["target"] > 1)
 
 
 @pytest.mark.slow

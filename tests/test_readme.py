@@ -31,5 +31,7 @@ def test_ci_reads_both_commands_from_the_readme():
         ["bash", "-c", f'source <(sed -n "/^readme_command()/,/^}}/p" {script}); readme_command test'],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.strip()
-    assert extracted.endswith("python -m pytest")
+    assert ".venv/bin/python -m pytest &&" in extracted  # the whole suite first, on TensorFlow
+    for backend in ("jax", "torch"):  # then the optimizer and callback suites on the others
+        assert f"KERAS_BACKEND={backend} .venv/bin/python -m pytest tests/optimizers tests/callbacks" in extracted
     assert "pip install" in extracted
