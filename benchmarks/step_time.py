@@ -105,7 +105,8 @@ def tensorflow_cases(shapes, mode, k):
         step()
         cases[name] = (lambda s=step: [s() for _ in range(k)], WORDS[kind], state_bytes(optimizer))
     targets = [tf.Variable(tf.zeros(s)) for s in shapes]
-    copy = compiled(lambda: [t.assign(g) for t, g in zip(targets, grads)])
+    # negation, not assign(g): TensorFlow may share g's buffer instead of copying it
+    copy = compiled(lambda: [t.assign(tf.negative(g)) for t, g in zip(targets, grads)])
     copy()
     cases["copy"] = (lambda: [copy() for _ in range(k)], WORDS["copy"], 0)
     return cases
@@ -164,7 +165,7 @@ def jax_cases(shapes, mode, k):
         run_optax()
         cases["optax_sgd_momentum"] = (run_optax, WORDS["momentum"], sum(int(np.prod(s)) * 4 for s in shapes))
     targets = [jax.numpy.zeros(s) for s in shapes]
-    copy = k_steps(lambda p, s: ([g + 0 for g in grads], s))  # writes every element from a read
+    copy = k_steps(lambda p, s: ([-g for g in grads], s))  # reads and writes every element (x+0 may fold)
     holder = {"p": targets, "s": []}
 
     def run_copy():
@@ -200,7 +201,7 @@ def torch_cases(shapes, mode, k):
         with torch.no_grad():
             for _ in range(k):
                 for t, g in zip(targets, grads):
-                    t.copy_(g)
+                    torch.neg(g, out=t)
 
     cases["copy"] = (copy, WORDS["copy"], 0)
     return cases
