@@ -73,7 +73,14 @@ TWINS = {"momentum_sgd": "keras_sgd_momentum", "vanilla_sgd": "keras_sgd", "opta
 
 
 def state_bytes(optimizer) -> int:
-    return sum(int(v.size if hasattr(v, "size") else 0) * 4 for v in optimizer.variables if len(v.shape))
+    """Bytes of per-parameter optimizer state (slots; scalars such as the step count excluded)."""
+    import math
+
+    import numpy as np
+
+    return sum(
+        math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in optimizer.variables if len(v.shape)
+    )
 
 
 # -- backends: each returns {case: (run_k_steps(), words, state_bytes)} --------------------------
