@@ -47,7 +47,8 @@ def test_step_time_smoke(tmp_path):
     cases = {(r["layout"], r["mode"], r["case"]) for r in rows}
     assert ("bert_base", rows[0]["mode"], "momentum_sgd") in cases
     for row in rows:
-        assert row["bytes_per_step"] == {"copy": 2, "vanilla_sgd": 3, "keras_sgd": 3}.get(row["case"], 5) * 4 * row["parameters"]
+        words = {"vanilla_sgd": 3, "keras_sgd": 3, "copy": row["words"]}.get(row["case"], 5)
+        assert row["words"] == words and row["bytes_per_step"] == words * 4 * row["parameters"]
         assert math.isfinite(row["gb_per_s"]) and row["gb_per_s"] > 0
         if row["case"] == "momentum_sgd":
             assert row["twin"] == "keras_sgd_momentum" and math.isfinite(row["ratio_of_medians"])

@@ -63,3 +63,18 @@ def current_tf_strategy() -> Any:
     if keras.backend.backend() != "tensorflow" or "tensorflow" not in sys.modules:
         return None
     return sys.modules["tensorflow"].distribute.get_strategy()
+
+
+def tf_resource_handle(variable: Any) -> Any:
+    """The TensorFlow resource handle behind a Keras or tf.Variable (None if there is none)."""
+    inner = getattr(variable, "value", variable) if isinstance(variable, keras.Variable) else variable
+    return getattr(inner, "handle", None)
+
+
+def current_tf_strategy_is_distributed() -> bool:
+    """True inside a tf.distribute strategy other than the default one."""
+    if current_tf_strategy() is None:
+        return False
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy()

@@ -242,6 +242,37 @@ class PluginOptimizer(keras.optimizers.Optimizer):
             base = raw() if callable(raw) and not hasattr(raw, "assign") else raw
         return float(ops.convert_to_numpy(self._decayed(base, step)))
 
+    # -- fused update paths ------------------------------------------------------------------
+
+    #: Use a backend's fused kernel where one computes exactly the same update (TensorFlow's
+    #: ResourceApplyMomentum for `ema_momentum_step`). Set False on a class or an instance to
+    #: run the plain keras.ops path; the tests check both give bit-identical results.
+    fused_kernels: bool = True
+
+    def ema_momentum_step(self, variable, average, gradient, beta, learning_rate) -> None:
+        """``m <- beta*m + (1 - beta)*g; w <- w - learning_rate*m`` for slot `average` = m.
+
+        The common core of momentum-style optimizers, in one pass over the memory where the
+        backend has a fused kernel for it (TensorFlow, with and without XLA), else with keras.ops.
+        Rounding is the same either way: (1 - beta)*g, then beta*m + that, then w - lr*m.
+        """
+        dtype = variable.dtype
+        scaled = ops.multiply(ops.cast(gradient, dtype), ops.cast(1.0 - beta, dtype))
+        beta = ops.cast(beta, dtype)
+        learning_rate = ops.cast(learning_rate, dtype)
+        if self.fused_kernels and keras.backend.backend() == "tensorflow":
+            handles = (_keras_compat.tf_resource_handle(variable), _keras_compat.tf_resource_handle(average))
+            if None not in handles and not _keras_compat.current_tf_strategy_is_distributed():
+                import tensorflow as tf
+
+                tf.raw_ops.ResourceApplyMomentum(
+                    var=handles[0], accum=handles[1], lr=learning_rate, grad=scaled, momentum=beta,
+                    use_locking=False, use_nesterov=False,
+                )
+                return
+        self.assign(average, ops.add(ops.multiply(average, beta), scaled))
+        self.assign_sub(variable, ops.multiply(average, learning_rate))
+
     # -- slots -------------------------------------------------------------------------------
 
     def build(self, variables):

@@ -51,8 +51,8 @@ class CMomentumSGD(MomentumSGD):
     def update_step(self, gradient, variable, learning_rate):
         if not self.centered:
             return super().update_step(gradient, variable, learning_rate)
-        m = self._update_average(gradient, variable)
+        # the bias correction divides the rate: w <- w - (lr / (1 - b^(t+1))) m
         step = ops.cast(ops.add(self.iterations, 1), variable.dtype)
         correction = ops.subtract(1.0, ops.power(ops.cast(self.momentum, variable.dtype), step))
         lr = ops.divide(ops.cast(learning_rate, variable.dtype), correction)
-        self.assign_sub(variable, ops.multiply(m, lr))
+        self.ema_momentum_step(variable, self.get_slot(variable, "m"), gradient, self.momentum, lr)

@@ -44,15 +44,7 @@ class MomentumSGD(PluginOptimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.momentum = momentum
 
-    def _update_average(self, gradient, variable):
-        """Advance slot `m` by one step and return it."""
-        m = self.get_slot(variable, "m")
-        beta = ops.cast(self.momentum, variable.dtype)
-        one_minus_beta = ops.cast(1.0 - self.momentum, variable.dtype)
-        gradient = ops.cast(gradient, variable.dtype)
-        self.assign(m, ops.add(ops.multiply(m, beta), ops.multiply(gradient, one_minus_beta)))
-        return m
-
     def update_step(self, gradient, variable, learning_rate):
-        m = self._update_average(gradient, variable)
-        self.assign_sub(variable, ops.multiply(m, ops.cast(learning_rate, variable.dtype)))
+        # m <- b m + (1 - b) g; w <- w - lr m: one fused kernel on TensorFlow (PluginOptimizer)
+        m = self.get_slot(variable, "m")
+        self.ema_momentum_step(variable, m, gradient, self.momentum, learning_rate)

@@ -143,3 +143,37 @@ def test_decay_composes_with_a_schedule():
     want = [0.1 * 0.9**t / (1 + 0.5 * t) for t in range(6)]
     np.testing.assert_allclose(applied, want, rtol=1e-5)
     np.testing.assert_allclose([opt.learning_rate_at(t) for t in range(6)], want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["tf-function", "xla"])
+@pytest.mark.parametrize("name", ["momentum_sgd", "cmomentum_sgd"])
+def test_fused_kernel_path_is_bit_identical_to_the_keras_ops_path(name, jit_compile):
+    """TensorFlow runs ema_momentum_step as ResourceApplyMomentum; it must change nothing."""
+    import kerasopt_plugins
+
+    rng = np.random.default_rng(3)
+    start = [rng.normal(size=s).astype(np.float32) for s in [(5, 3), (3,)]]
+    grads = [[rng.normal(size=w.shape).astype(np.float32) for w in start] for _ in range(20)]
+    results = {}
+    for fused in (True, False):
+        variables = [keras.Variable(w) for w in start]
+        optimizer = kerasopt_plugins.get_optimizer(name, learning_rate=0.05, momentum=0.9, decay=0.01)
+        optimizer.fused_kernels = fused
+        optimizer.build(variables)
+        def step(g, optimizer=optimizer, variables=variables):
+            optimizer.apply(g, variables)
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            apply = step
+            step = tf.function(lambda g: apply(g), jit_compile=jit_compile)  # variables: closed over
+        for g in grads:
+            step([keras.ops.convert_to_tensor(x) for x in g])
+        if keras.backend.backend() == "tensorflow":  # the fused kernel ran, or did not
+            graph = step.get_concrete_function([keras.ops.convert_to_tensor(x) for x in grads[0]]).graph
+            assert ("ResourceApplyMomentum" in {op.type for op in graph.get_operations()}) == fused
+        slots = [optimizer.get_slot(v, "m") for v in variables]
+        results[fused] = [keras.ops.convert_to_numpy(x) for x in variables + slots]
+    for a, b in zip(results[True], results[False]):
+        np.testing.assert_array_equal(a, b)
