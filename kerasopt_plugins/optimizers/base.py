@@ -253,7 +253,8 @@ class PluginOptimizer(keras.optimizers.Optimizer):
         """``m <- beta*m + (1 - beta)*g; w <- w - learning_rate*m`` for slot `average` = m.
 
         The common core of momentum-style optimizers, in one pass over the memory where the
-        backend has a fused kernel for it (TensorFlow, with and without XLA), else with keras.ops.
+        backend has a fused kernel for it (TensorFlow, with and without XLA), in place on torch,
+        else with keras.ops.
         Rounding is the same either way: (1 - beta)*g, then beta*m + that, then w - lr*m.
         """
         dtype = variable.dtype
@@ -270,8 +271,25 @@ class PluginOptimizer(keras.optimizers.Optimizer):
                     use_locking=False, use_nesterov=False,
                 )
                 return
+        if self.fused_kernels and keras.backend.backend() == "torch":
+            # in place, the same roundings: m*b, + (1-b)*g; then w - (m*lr); no temporaries copied back
+            m = average.value
+            w = variable.value if isinstance(variable, keras.Variable) else variable
+            m.mul_(beta).add_(scaled)
+            w.sub_(m * learning_rate)
+            return
         self.assign(average, ops.add(ops.multiply(average, beta), scaled))
         self.assign_sub(variable, ops.multiply(average, learning_rate))
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        # Keras's torch optimizers run their updates under no_grad; the generic loop does not,
+        # so on torch every keras.ops call in update_step would be recorded for autograd.
+        if keras.backend.backend() == "torch":
+            import torch
+
+            with torch.no_grad():
+                return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        return super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     # -- slots -------------------------------------------------------------------------------
 
