@@ -53,9 +53,11 @@ class StepLogger(keras.callbacks.Callback):
         if_exists: str = "error",
         tensorboard_dir: str | os.PathLike | None = None,
         max_records: int | None = 100_000,
+        epoch_logs: bool = True,
     ):
         super().__init__()
         owner = type(self).__name__
+        self.epoch_logs = bool(epoch_logs)
         check_int(owner, "every", every, 1)
         check_int(owner, "max_records", max_records, 1, allow_none=True)
         self.every = int(every)

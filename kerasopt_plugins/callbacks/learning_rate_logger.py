@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import keras
 import numpy as np
@@ -28,18 +27,6 @@ class LearningRateLogger(_base.StepLogger):
     Args: `every`, `path`, `if_exists`, `tensorboard_dir`, `max_records`, `epoch_logs`,
     as for `SlotLogger`.
     """
-
-    def __init__(
-        self,
-        every: int = 1,
-        path: str | os.PathLike | None = None,
-        if_exists: str = "error",
-        tensorboard_dir: str | os.PathLike | None = None,
-        max_records: int | None = 100_000,
-        epoch_logs: bool = True,
-    ):
-        super().__init__(every, path, if_exists, tensorboard_dir, max_records)
-        self.epoch_logs = bool(epoch_logs)
 
     def _start(self) -> list[str]:
         optimizer = unwrap(self.model.optimizer)

@@ -97,7 +97,7 @@ class SlotLogger(_base.StepLogger):
         if values_path is not None:
             values = True
             values_path = _sinks.check_file(owner, "values_path", values_path, if_exists, (".npz",))
-        super().__init__(every, path, if_exists, tensorboard_dir, max_records)
+        super().__init__(every, path, if_exists, tensorboard_dir, max_records, epoch_logs)
         self.slots = None if slots is None else tuple(slots)
         self.variables = variables
         self.statistics = tuple(dict.fromkeys(statistics))
@@ -105,7 +105,6 @@ class SlotLogger(_base.StepLogger):
         self.values_max_size = int(values_max_size)
         self.values_path = values_path
         self.histograms = bool(histograms)
-        self.epoch_logs = bool(epoch_logs)
         self._value_arrays: list[dict[str, np.ndarray]] = []
         # per epoch: the largest difference between replicas' copies of a slot (tf.distribute)
         self.replica_max_abs_diff: list[float] = []
