@@ -60,3 +60,10 @@ def test_step_time_smoke(tmp_path):
 def test_import_time_smoke(tmp_path):
     result = run("import_time.py", tmp_path)["results"]
     assert result["importtime_beyond_keras_ms"]["median"] > 0
+
+
+@pytest.mark.slow
+def test_fit_time_smoke(tmp_path):
+    rows = run("fit_time.py", tmp_path)["results"]
+    assert set(rows) == {"momentum_sgd", "keras_sgd_momentum", "vanilla_sgd", "keras_sgd"}
+    assert rows["momentum_sgd"]["twin"] == "keras_sgd_momentum" and math.isfinite(rows["momentum_sgd"]["ratio_of_medians"])

@@ -257,6 +257,8 @@ class PluginOptimizer(keras.optimizers.Optimizer):
         else with keras.ops.
         Rounding is the same either way: (1 - beta)*g, then beta*m + that, then w - lr*m.
         """
+        if self.fused_kernels and keras.backend.backend() == "torch":
+            return self._torch_ema_momentum_step(variable, average, gradient, beta, learning_rate)
         dtype = variable.dtype
         scaled = ops.multiply(ops.cast(gradient, dtype), ops.cast(1.0 - beta, dtype))
         beta = ops.cast(beta, dtype)
@@ -271,15 +273,64 @@ class PluginOptimizer(keras.optimizers.Optimizer):
                     use_locking=False, use_nesterov=False,
                 )
                 return
-        if self.fused_kernels and keras.backend.backend() == "torch":
-            # in place, the same roundings: m*b, + (1-b)*g; then w - (m*lr); no temporaries copied back
-            m = average.value
-            w = variable.value if isinstance(variable, keras.Variable) else variable
-            m.mul_(beta).add_(scaled)
-            w.sub_(m * learning_rate)
-            return
         self.assign(average, ops.add(ops.multiply(average, beta), scaled))
         self.assign_sub(variable, ops.multiply(average, learning_rate))
+
+    def _torch_ema_momentum_step(self, variable, average, gradient, beta, learning_rate) -> None:
+        # In place, with the keras.ops path's roundings: (1-b)*g; m*b + that; w - m*lr. Products
+        # go into one reused scratch buffer: a fresh large tensor per op costs page faults.
+        import torch
+
+        w = variable.value if isinstance(variable, keras.Variable) else variable
+        m = average.value
+        dtype = variable.dtype
+
+        def scalar(x):  # a 0-d tensor of the variable's dtype, exactly as the keras.ops path casts
+            return ops.cast(x, dtype)
+
+        scratch = self._torch_scratch(w)
+        with torch.no_grad():
+            torch.mul(gradient.to(w.dtype), scalar(1.0 - beta), out=scratch)
+            m.mul_(scalar(beta)).add_(scratch)
+            torch.mul(m, scalar(learning_rate), out=scratch)
+            w.sub_(scratch)
+
+    def _torch_scratch(self, like):
+        """A reusable buffer shaped like `like` (one per dtype and device, as big as the largest)."""
+        import torch
+
+        buffers = self.__dict__.setdefault("_kerasopt_scratch", {})
+        key = (like.dtype, like.device)
+        n = like.numel()
+        buffer = buffers.get(key)
+        if buffer is None or buffer.numel() < n:
+            largest = max((math.prod(v.shape) for v in getattr(self, "_trainable_variables", ())), default=n)
+            buffer = buffers[key] = torch.empty(max(n, largest), dtype=like.dtype, device=like.device)
+        return buffer[:n].view(like.shape)
+
+    def assign_add(self, variable, value):
+        if not self._torch_in_place(variable, value, "add_"):
+            super().assign_add(variable, value)
+
+    def assign_sub(self, variable, value):
+        if not self._torch_in_place(variable, value, "sub_"):
+            super().assign_sub(variable, value)
+
+    def _torch_in_place(self, variable, value, method: str) -> bool:
+        # Keras's torch Variable computes `w - v` into a new tensor and copies it back (two
+        # passes); the in-place op does the same single rounding in one pass.
+        if not self.fused_kernels or keras.backend.backend() != "torch":
+            return False
+        import torch
+
+        target = variable.value if isinstance(variable, keras.Variable) else variable
+        if not (isinstance(target, torch.Tensor) and isinstance(value, torch.Tensor)):
+            return False
+        if value.dtype != target.dtype or value.shape != target.shape:
+            return False
+        with torch.no_grad():
+            getattr(target, method)(value)
+        return True
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         # Keras's torch optimizers run their updates under no_grad; the generic loop does not,

@@ -177,3 +177,22 @@ def test_fused_kernel_path_is_bit_identical_to_the_keras_ops_path(name, jit_comp
         results[fused] = [keras.ops.convert_to_numpy(x) for x in variables + slots]
     for a, b in zip(results[True], results[False]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_vanilla_sgd_fast_path_is_bit_identical():
+    """On torch, PluginOptimizer's assign_sub runs in place; elsewhere both runs are the same."""
+    import kerasopt_plugins
+
+    rng = np.random.default_rng(4)
+    start = rng.normal(size=(6, 2)).astype(np.float32)
+    grads = [rng.normal(size=(6, 2)).astype(np.float32) for _ in range(10)]
+    results = []
+    for fused in (True, False):
+        variable = keras.Variable(start)
+        optimizer = kerasopt_plugins.VanillaSGD(learning_rate=0.07, decay=0.02)
+        optimizer.fused_kernels = fused
+        for g in grads:
+            optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
+        results.append(keras.ops.convert_to_numpy(variable))
+    np.testing.assert_array_equal(results[0], results[1])
+    assert not np.array_equal(results[0], start)

@@ -1,0 +1,62 @@
+"""Plot the newest step_time results per backend: plugin / Keras time ratios, one bar each.
+
+    python benchmarks/plot.py [--out docs/images/step-time.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def newest(backend: str):
+    files = sorted(RESULTS.glob(f"step_time-{backend}-*.json"))
+    return json.loads(files[-1].read_text()) if files else None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).parent.parent / "docs" / "images" / "step-time.png"))
+    args = parser.parse_args(argv)
+    from matplotlib.figure import Figure
+
+    rows = []
+    for backend in ("tensorflow", "jax", "torch"):
+        payload = newest(backend)
+        if payload:
+            rows += [dict(r, backend=backend) for r in payload["results"] if "twin" in r]
+    cases = ["momentum_sgd", "vanilla_sgd", "optax_sgd_momentum"]
+    groups = sorted({(r["backend"], r["mode"], r["layout"]) for r in rows}, key=lambda g: (g[0], g[1], g[2]))
+    figure = Figure(figsize=(12, 4.5))
+    axes = figure.subplots()
+    width = 0.27
+    for i, case in enumerate(cases):
+        xs, ys, lo, hi = [], [], [], []
+        for j, group in enumerate(groups):
+            match = [r for r in rows if (r["backend"], r["mode"], r["layout"]) == group and r["case"] == case]
+            if match:
+                r = match[0]
+                xs.append(j + (i - 1) * width)
+                ys.append(r["ratio_of_medians"])
+                lo.append(r["ratio_of_medians"] - r["round_ratio_min"])
+                hi.append(r["round_ratio_max"] - r["ratio_of_medians"])
+        if xs:
+            axes.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=f"{case} / its Keras twin")
+    axes.axhline(1.0, color="black", linewidth=0.8)
+    axes.set_yscale("log")
+    axes.set_yticks([0.5, 0.75, 1, 1.5, 2, 4, 8], ["0.5", "0.75", "1", "1.5", "2", "4", "8"])
+    axes.set_xticks(range(len(groups)), [f"{b}\n{m}\n{l}" for b, m, l in groups], fontsize=7)
+    axes.set_ylabel("step time ratio (median; bars: per-round spread)")
+    axes.set_title("Optimizer step time relative to Keras's built-in doing the same math (CPU, 2 cores)")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(args.out, dpi=100)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
