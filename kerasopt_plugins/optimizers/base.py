@@ -244,9 +244,10 @@ class PluginOptimizer(keras.optimizers.Optimizer):
 
     # -- fused update paths ------------------------------------------------------------------
 
-    #: Use a backend's fused kernel where one computes exactly the same update (TensorFlow's
-    #: ResourceApplyMomentum for `ema_momentum_step`). Set False on a class or an instance to
-    #: run the plain keras.ops path; the tests check both give bit-identical results.
+    #: Use a backend's fast path where it computes exactly the same update: TensorFlow's fused
+    #: ResourceApplyMomentum for `ema_momentum_step`; on torch, in-place ops (with a reused
+    #: scratch buffer) for `ema_momentum_step`, `assign_add` and `assign_sub`. Set False on a
+    #: class or an instance to run the plain keras.ops path; tests check both are bit-identical.
     fused_kernels: bool = True
 
     def ema_momentum_step(self, variable, average, gradient, beta, learning_rate) -> None:
