@@ -108,3 +108,17 @@ def save(name: str, payload: dict, out: Path | None = None) -> Path:
     path = out / f"{name}-{payload['machine']['backend']}-{stamp}.json"
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def add_output_options(parser) -> None:
+    """The options every benchmark script shares."""
+    parser.add_argument("--smoke", action="store_true", help="tiny run that only checks it works")
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+
+
+def finish(name: str, args, results, **extra) -> None:
+    """Save the run with machine details (always for a full run; for --smoke only with --out)."""
+    if args.smoke and not args.out:
+        return
+    payload = {"benchmark": name, "machine": machine(), "settings": vars(args), "results": results, **extra}
+    print(f"saved {save(name, payload, None if args.out is None else Path(args.out))}")

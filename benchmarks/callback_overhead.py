@@ -13,7 +13,6 @@ cost of compiling a logger's capture function is measured separately, as "first_
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -62,8 +61,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--optimizer", default="momentum_sgd", help="momentum_sgd (default) or adam")
-    parser.add_argument("--smoke", action="store_true", help="tiny run that only checks it works")
-    parser.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    _common.add_output_options(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         args.steps, args.repeats, args.width = 20, 2, 16
@@ -100,13 +98,6 @@ def main(argv=None) -> int:
         if name != "no_callback":
             rows[name].update(_common.ratio_stats(times, name, "no_callback"))
             rows[name]["target"] = TARGETS[name]
-    payload = {
-        "benchmark": "callback_overhead",
-        "machine": _common.machine(),
-        "settings": vars(args),
-        "results": rows,
-        "raw_seconds": times,
-    }
     print(f"{'case':32} {'median s':>9} {'ratio':>7} {'min ratio':>9} {'round spread':>13} {'target':>7}")
     for name, row in rows.items():
         ratio = row.get("ratio_of_medians")
@@ -115,11 +106,7 @@ def main(argv=None) -> int:
             f"{name:32} {row['median_s']:9.4f} {ratio or 1:7.3f} {row.get('ratio_of_minimums', 1):9.3f} "
             f"{spread:>13} {row.get('target') or '':>7}"
         )
-    if not args.smoke or args.out:
-        path = _common.save("callback_overhead", payload, None if args.out is None else __import__("pathlib").Path(args.out))
-        print(f"saved {path}")
-    else:
-        json.dumps(payload)  # the payload must serialise even when not saved
+    _common.finish("callback_overhead", args, rows, raw_seconds=times)
     return 0
 
 

@@ -25,8 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--out", default=None)
+    _common.add_output_options(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         args.steps, args.repeats, args.width = 10, 2, 16
@@ -66,11 +65,7 @@ def main(argv=None) -> int:
         ratio = f"{row['ratio_of_medians']:.3f}" if "twin" in row else ""
         spread = f"{row['round_ratio_min']:.2f}–{row['round_ratio_max']:.2f}" if "twin" in row else ""
         print(f"{name:20} {row['ms_per_step']:8.3f} {ratio:>9} {spread:>12}")
-    if not args.smoke or args.out:
-        from pathlib import Path
-
-        payload = {"benchmark": "fit_time", "machine": _common.machine(), "settings": vars(args), "results": rows}
-        print(f"saved {_common.save('fit_time', payload, None if args.out is None else Path(args.out))}")
+    _common.finish("fit_time", args, rows)
     return 0
 
 

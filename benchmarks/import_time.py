@@ -47,8 +47,7 @@ def wall_s(code: str) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--out", default=None)
+    _common.add_output_options(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         args.repeats = 1
@@ -67,11 +66,7 @@ def main(argv=None) -> int:
           f"(min {min(cumulative):.1f}, max {max(cumulative):.1f}; target <= {TARGET_MS:.0f} ms)")
     for name, row in result["wall"].items():
         print(f"  wall {name:24} median {row['median_s']:.3f} s (min {row['min_s']:.3f}, max {row['max_s']:.3f})")
-    if not args.smoke or args.out:
-        from pathlib import Path
-
-        payload = {"benchmark": "import_time", "machine": _common.machine(), "settings": vars(args), "results": result}
-        print(f"saved {_common.save('import_time', payload, None if args.out is None else Path(args.out))}")
+    _common.finish("import_time", args, result)
     return 0
 
 

@@ -234,8 +234,7 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default=None, help="comma list; default: all the backend has")
     parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds (default 9)")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed sample (default 5)")
-    parser.add_argument("--smoke", action="store_true", help="tiny run that only checks it works")
-    parser.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    _common.add_output_options(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         args.scale, args.repeats, args.steps = 0.001, 2, 2
@@ -271,7 +270,6 @@ def main(argv=None) -> int:
                     row["twin"] = twin
                     row.update(_common.ratio_stats(per_step, name, twin))
                 rows.append(row)
-    payload = {"benchmark": "step_time", "machine": _common.machine(), "settings": vars(args), "results": rows}
     print(f"{'layout':11} {'mode':8} {'case':20} {'ms/step':>9} {'GB/s':>7} {'ceil%':>6} {'vs twin':>8} {'spread':>13}")
     for r in rows:
         ratio = f"{r['ratio_of_medians']:.3f}" if "twin" in r else ""
@@ -280,11 +278,7 @@ def main(argv=None) -> int:
             f"{r['layout']:11} {r['mode']:8} {r['case']:20} {r['median_step_s'] * 1e3:9.3f} "
             f"{r['gb_per_s']:7.2f} {100 * r['fraction_of_copy_ceiling']:6.1f} {ratio:>8} {spread:>13}"
         )
-    if not args.smoke or args.out:
-        from pathlib import Path
-
-        path = _common.save("step_time", payload, None if args.out is None else Path(args.out))
-        print(f"saved {path}")
+    _common.finish("step_time", args, rows)
     return 0
 
 
