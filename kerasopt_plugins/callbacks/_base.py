@@ -8,7 +8,7 @@ import numbers
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 
@@ -42,7 +42,7 @@ class StepLogger(keras.callbacks.Callback):
     goes into the epoch logs (`_epoch_logs`).
 
     The iteration of a logged step is counted on the host (start count + steps run) when the
-    optimizer cannot skip a step, and checked against `optimizer.iterations` at every flush;
+    optimizer cannot skip a step, and checked against the optimizer's count at every epoch end;
     behind a wrapper that may skip steps (`LossScaleOptimizer`) it is read on the device.
     """
 
@@ -211,9 +211,3 @@ class StepLogger(keras.callbacks.Callback):
         if self._tensorboard is not None:
             self._tensorboard.close()
 
-
-def latest(records: Sequence[dict], keys: Sequence[str]) -> dict:
-    """The newest record's values for `keys` (NaN where no record exists yet)."""
-    if not records:
-        return {k: float("nan") for k in keys}
-    return {k: records[-1][k] for k in keys}

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import regression_data
-from probes import StateProbe, named_model, needs_steps_per_execution, numpy_stats
+from probes import StateProbe, named_model, needs_steps_per_execution, numpy_stats, with_state
 
 from kerasopt_plugins import get_optimizer, list_optimizers
 from kerasopt_plugins.callbacks import SlotLogger
@@ -23,15 +23,7 @@ def builtin_optimizers():
     }
 
 
-def plugin_with_state(name):
-    """A registered optimizer configured so its slots are used (momentum > 0 where it has one)."""
-    optimizer = get_optimizer(name)
-    if "momentum" in optimizer.get_config():
-        optimizer = type(optimizer)(learning_rate=0.05, momentum=0.9)
-    return optimizer
-
-
-OPTIMIZERS = {**{name: (lambda n=name: plugin_with_state(n)) for name in list_optimizers()}, **builtin_optimizers()}
+OPTIMIZERS = {**{name: (lambda n=name: with_state(n)) for name in list_optimizers()}, **builtin_optimizers()}
 
 
 def fit(optimizer, callbacks, epochs=2, jit_compile=False, steps_per_execution=1, n=64, batch_size=16):

@@ -4,10 +4,6 @@ two worker processes on 127.0.0.1 — each optimizer matches single-device train
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 
 import pytest

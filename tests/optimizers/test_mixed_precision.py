@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 from conftest import regression_data
+from probes import with_state
 
-from kerasopt_plugins import get_optimizer, list_optimizers
+from kerasopt_plugins import list_optimizers
 from kerasopt_plugins.callbacks import SlotLogger
 
 
@@ -24,11 +25,6 @@ def model():
         [keras.Input((4,)), keras.layers.Dense(8, activation="tanh", name="hidden"),
          keras.layers.Dense(1, name="out", dtype="float32")], name="net"
     )
-
-
-def with_state(name):
-    optimizer = get_optimizer(name)
-    return type(optimizer)(learning_rate=0.05, momentum=0.9) if "momentum" in optimizer.get_config() else optimizer
 
 
 @pytest.mark.parametrize("name", list_optimizers())
