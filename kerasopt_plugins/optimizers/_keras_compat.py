@@ -78,3 +78,13 @@ def current_tf_strategy_is_distributed() -> bool:
     import tensorflow as tf
 
     return tf.distribute.has_strategy()
+
+
+def in_stateless_scope() -> bool:
+    """True inside a `keras.StatelessScope` (as in `optimizer.stateless_apply`).
+
+    There a variable's value is a tensor the caller passed in, so it must not be updated in place.
+    """
+    from keras.src.backend.common import stateless_scope
+
+    return stateless_scope.in_stateless_scope()

@@ -48,11 +48,21 @@ class CMomentumSGD(MomentumSGD):
         super().__init__(learning_rate=learning_rate, momentum=momentum, **kwargs)
         self.centered = centered and self.momentum != 0.0
 
+    def _corrected_rate(self, learning_rate, dtype):
+        # the bias correction divides the rate: w <- w - (lr / (1 - b^(t+1))) m
+        step = ops.cast(ops.add(self.iterations, 1), dtype)
+        correction = ops.subtract(1.0, ops.power(ops.cast(self.momentum, dtype), step))
+        return ops.divide(ops.cast(learning_rate, dtype), correction)
+
     def update_step(self, gradient, variable, learning_rate):
         if not self.centered:
             return super().update_step(gradient, variable, learning_rate)
-        # the bias correction divides the rate: w <- w - (lr / (1 - b^(t+1))) m
-        step = ops.cast(ops.add(self.iterations, 1), variable.dtype)
-        correction = ops.subtract(1.0, ops.power(ops.cast(self.momentum, variable.dtype), step))
-        lr = ops.divide(ops.cast(learning_rate, variable.dtype), correction)
+        lr = self._corrected_rate(learning_rate, variable.dtype)
         self.ema_momentum_step(variable, self.get_slot(variable, "m"), gradient, self.momentum, lr)
+
+    def update_step_group(self, gradients, variables, learning_rate):
+        if not self.centered:
+            return super().update_step_group(gradients, variables, learning_rate)
+        for dtype, grads, members in self.variable_groups(gradients, variables):
+            lr = self._corrected_rate(learning_rate, dtype)
+            self.ema_momentum_steps(members, self.get_slots(members, "m"), grads, self.momentum, lr)

@@ -48,3 +48,8 @@ class MomentumSGD(PluginOptimizer):
         # m <- b m + (1 - b) g; w <- w - lr m: one fused kernel on TensorFlow (PluginOptimizer)
         m = self.get_slot(variable, "m")
         self.ema_momentum_step(variable, m, gradient, self.momentum, learning_rate)
+
+    def update_step_group(self, gradients, variables, learning_rate):
+        # the same rule for many variables at once (multi-tensor on torch)
+        for _, grads, members in self.variable_groups(gradients, variables):
+            self.ema_momentum_steps(members, self.get_slots(members, "m"), grads, self.momentum, learning_rate)

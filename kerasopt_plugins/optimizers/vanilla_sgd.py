@@ -32,3 +32,8 @@ class VanillaSGD(PluginOptimizer):
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
         self.assign_sub(variable, ops.multiply(gradient, learning_rate))
+
+    def update_step_group(self, gradients, variables, learning_rate):
+        # the same rule for many variables at once (multi-tensor on torch)
+        for _, grads, members in self.variable_groups(gradients, variables):
+            self.sgd_steps(members, grads, learning_rate)

@@ -1,0 +1,175 @@
+"""PluginOptimizer's fast paths (fused kernels, in place, multi-tensor) change no bit of any update.
+
+Every registered optimizer is trained twice on the same gradients, once with its fast paths
+(`fused_kernels = True`: on torch the multi-tensor `update_step_group`, in-place updates and
+a scratch buffer; on TensorFlow ResourceApplyMomentum) and once on the plain keras.ops path,
+and the weights and slots must be equal bit for bit.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND
+
+import kerasopt_plugins
+from kerasopt_plugins import MomentumSGD, list_optimizers, optimizer_info
+from kerasopt_plugins.optimizers import _keras_compat
+from kerasopt_plugins.optimizers.base import PluginOptimizer
+
+# small variables (updated together on torch), one over the CPU "alone" size (65,536 elements,
+# updated alone through the scratch buffer), a scalar, and a float16 group of their own
+SHAPES = [(7, 5), (5,), (300, 300), (), (1, 1, 3)]
+DTYPES = ["float32", "float32", "float32", "float32", "float16"]
+
+
+def _make(name, **extra):
+    hyper = optimizer_info(name).hyperparameters
+    kwargs = {"learning_rate": 0.05, "decay": 0.01, **extra}
+    if "momentum" in hyper:
+        kwargs["momentum"] = 0.9
+    return optimizer_info(name).cls(**kwargs)
+
+
+def _data(steps=6, seed=0):
+    rng = np.random.default_rng(seed)
+    start = [rng.normal(size=s).astype(d) for s, d in zip(SHAPES, DTYPES)]
+    grads = [[rng.normal(size=s).astype(d) for s, d in zip(SHAPES, DTYPES)] for _ in range(steps)]
+    return start, grads
+
+
+def _train(optimizer, start, grads):
+    variables = [keras.Variable(w) for w in start]
+    for g in grads:
+        optimizer.apply([keras.ops.convert_to_tensor(x) for x in g], variables)
+    return [keras.ops.convert_to_numpy(v) for v in list(variables) + list(optimizer.variables)]
+
+
+@pytest.mark.parametrize("name", list_optimizers())
+def test_fast_paths_are_bit_identical_to_the_plain_path(name):
+    start, grads = _data()
+    results = {}
+    for fused in (True, False):
+        optimizer = _make(name)
+        optimizer.fused_kernels = fused
+        results[fused] = _train(optimizer, start, grads)
+    for fast, plain in zip(results[True], results[False]):
+        np.testing.assert_array_equal(fast, plain)
+    assert not np.array_equal(results[True][2], start[2])  # it did train
+
+
+@pytest.mark.parametrize("name", list_optimizers())
+def test_update_step_group_equals_update_step_for_each_variable(name):
+    """Called directly (on every backend), the group update computes what the loop computes."""
+    if not optimizer_info(name).cls._group_path_defined():
+        pytest.skip(f"{name} has no update_step_group")
+    start, (g, *_) = _data()
+    results = []
+    for group in (True, False):
+        optimizer = _make(name)
+        variables = [keras.Variable(w) for w in start]
+        optimizer.build(variables)
+        optimizer.iterations.assign(3)
+        grads = [keras.ops.convert_to_tensor(x) for x in g]
+        rate = optimizer.learning_rate
+        if group:
+            optimizer.update_step_group(grads, variables, rate)
+        else:
+            optimizer.fused_kernels = False
+            for gradient, variable in zip(grads, variables):
+                optimizer.update_step(gradient, variable, rate)
+        results.append([keras.ops.convert_to_numpy(v) for v in variables + list(optimizer.variables)])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="the group path runs on torch only")
+def test_on_torch_the_group_path_replaces_the_per_variable_loop(monkeypatch):
+    calls = []
+    original = MomentumSGD.update_step
+    monkeypatch.setattr(MomentumSGD, "update_step", lambda self, *a: calls.append(1) or original(self, *a))
+    start, grads = _data(steps=2)
+    _train(MomentumSGD(0.1, momentum=0.5), start, grads)
+    assert calls == []
+    plain = MomentumSGD(0.1, momentum=0.5)
+    plain.fused_kernels = False
+    _train(plain, start, grads)
+    assert len(calls) == 2 * len(SHAPES)
+
+
+class DoubledMomentum(MomentumSGD):
+    """Changes update_step only: the inherited update_step_group must not run in its place."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        super().update_step(gradient, variable, keras.ops.multiply(learning_rate, 2.0))
+
+
+def test_a_subclass_that_changes_update_step_alone_keeps_its_rule():
+    assert MomentumSGD._group_path_defined() and not DoubledMomentum._group_path_defined()
+    start, grads = _data()
+    doubled = _train(DoubledMomentum(0.05, momentum=0.9), start, grads)
+    twice = MomentumSGD(0.1, momentum=0.9)
+    twice.fused_kernels = False
+    reference = _train(twice, start, grads)
+    for a, b in zip(doubled[: len(SHAPES)], reference[: len(SHAPES)]):  # the weights
+        np.testing.assert_allclose(a.astype("float64"), b.astype("float64"), rtol=1e-6, atol=1e-6)
+
+
+def test_the_base_class_has_no_group_update_and_says_so():
+    class Plain(PluginOptimizer):
+        def update_step(self, gradient, variable, learning_rate):
+            self.assign_sub(variable, keras.ops.multiply(gradient, learning_rate))
+
+    assert not Plain._group_path_defined()
+    with pytest.raises(NotImplementedError, match="Plain has no update_step_group"):
+        Plain().update_step_group([], [], 0.1)
+    variable = keras.Variable(np.ones(3, dtype="float32"))
+    Plain(learning_rate=0.5).apply([keras.ops.ones((3,))], [variable])  # the loop runs it
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), [0.5, 0.5, 0.5])
+
+
+def test_variable_groups_split_by_dtype_in_order():
+    variables = [keras.Variable(np.zeros(2, dtype=d)) for d in ("float32", "float16", "float32")]
+    groups = PluginOptimizer.variable_groups(["g0", "g1", "g2"], variables)
+    assert [(dtype, grads) for dtype, grads, _ in groups] == [("float32", ["g0", "g2"]), ("float16", ["g1"])]
+    assert groups[0][2] == [variables[0], variables[2]] and groups[1][2] == [variables[1]]
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="Keras has no stateless_apply on TensorFlow")
+@pytest.mark.parametrize("name", list_optimizers())
+def test_stateless_apply_leaves_the_callers_tensors_untouched(name):
+    """In a StatelessScope a variable's value is the caller's tensor: no in-place update there."""
+    start, grads = _data(steps=1)
+    optimizer = _make(name)
+    variables = [keras.Variable(w) for w in start]
+    optimizer.build(variables)
+    trainable = [keras.ops.convert_to_tensor(w) for w in start]
+    state = [keras.ops.convert_to_tensor(keras.ops.convert_to_numpy(v)) for v in optimizer.variables]
+    state_before = [keras.ops.convert_to_numpy(s).copy() for s in state]
+    new_trainable, _ = optimizer.stateless_apply(state, [keras.ops.convert_to_tensor(g) for g in grads[0]], trainable)
+    for given, original in zip(trainable, start):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(given), original)
+    for given, original in zip(state, state_before):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(given), original)
+    for variable, original in zip(variables, start):  # the real variables are not touched either
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), original)
+    # and the result is what apply() computes
+    applied = _train(_make(name), start, grads)
+    for new, want in zip(new_trainable, applied):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(new), want)
+
+
+def test_keras_compat_in_stateless_scope():
+    assert not _keras_compat.in_stateless_scope()
+    with keras.StatelessScope():
+        assert _keras_compat.in_stateless_scope()
+    assert not _keras_compat.in_stateless_scope()
+
+
+def test_fused_kernels_is_a_switch_on_class_and_instance():
+    optimizer = kerasopt_plugins.VanillaSGD()
+    assert optimizer.fused_kernels is True
+    optimizer.fused_kernels = False
+    assert kerasopt_plugins.VanillaSGD.fused_kernels is True
+    assert "fused_kernels" not in optimizer.get_config()
