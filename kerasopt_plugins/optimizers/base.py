@@ -393,7 +393,8 @@ class PluginOptimizer(keras.optimizers.Optimizer):
 
         dtype = like[0].dtype
         return [
-            g.to(dtype) if isinstance(g, torch.Tensor) else ops.cast(g, like[0].dtype) for g in gradients
+            (g if g.dtype == dtype else g.to(dtype)) if isinstance(g, torch.Tensor) else ops.cast(g, dtype)
+            for g in gradients
         ]
 
     def _scratch(self):

@@ -173,3 +173,18 @@ def test_fused_kernels_is_a_switch_on_class_and_instance():
     optimizer.fused_kernels = False
     assert kerasopt_plugins.VanillaSGD.fused_kernels is True
     assert "fused_kernels" not in optimizer.get_config()
+
+
+@pytest.mark.parametrize("name", list_optimizers())
+def test_numpy_float64_gradients_take_the_same_path_to_the_same_bits(name):
+    start, grads = _data(steps=3)
+    results = []
+    for fused in (True, False):
+        optimizer = _make(name)
+        optimizer.fused_kernels = fused
+        variables = [keras.Variable(w) for w in start[:3]]
+        for g in grads:
+            optimizer.apply([x.astype("float64") for x in g[:3]], variables)
+        results.append([keras.ops.convert_to_numpy(v) for v in variables])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
