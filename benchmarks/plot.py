@@ -22,6 +22,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).parent.parent / "docs" / "images" / "step-time.png"))
     args = parser.parse_args(argv)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     rows = []
     for backend in ("tensorflow", "jax", "torch"):
@@ -48,6 +49,7 @@ def main(argv=None) -> int:
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_yscale("log")
     axes.set_yticks([0.5, 0.75, 1, 1.5, 2, 4, 8], ["0.5", "0.75", "1", "1.5", "2", "4", "8"])
+    axes.yaxis.set_minor_formatter(NullFormatter())  # only the labelled ticks
     axes.set_xticks(range(len(groups)), [f"{b}\n{m}\n{l}" for b, m, l in groups], fontsize=7)
     axes.set_ylabel("step time ratio (median; bars: per-round spread)")
     axes.set_title("Optimizer step time relative to Keras's built-in doing the same math (CPU, 2 cores)")
