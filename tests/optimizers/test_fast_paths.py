@@ -188,3 +188,35 @@ def test_numpy_float64_gradients_take_the_same_path_to_the_same_bits(name):
         results.append([keras.ops.convert_to_numpy(v) for v in variables])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+def _xla_fusions(make, shapes=((1000,), (20, 50), (7,))):
+    """The fused kernels XLA compiles one apply() into: (output shape, operand count) per fusion."""
+    import re
+
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(rng.normal(size=s).astype("float32")) for s in shapes]
+    variables = [keras.Variable(rng.normal(size=s).astype("float32")) for s in shapes]
+    optimizer = make()
+    optimizer.build(variables)
+    step = tf.function(lambda: optimizer.apply(grads, variables), jit_compile=True, autograph=False)
+    step()
+    hlo = step.experimental_get_compiler_ir()(stage="optimized_hlo")
+    entry = hlo[hlo.index("ENTRY"):]
+    fusions = re.findall(r"= (\S+) fusion\(([^)]*)\)", entry)
+    return sorted((shape.split("{")[0], len(operands.split(","))) for shape, operands in fusions)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="XLA programs of the TensorFlow backend")
+@pytest.mark.parametrize("pair", ["momentum", "vanilla"])
+def test_with_xla_the_update_compiles_to_the_same_kernels_as_keras_sgd(pair):
+    """Same fusions, same operands: the plugin step moves exactly the bytes Keras's SGD moves."""
+    if pair == "momentum":
+        ours, theirs = (lambda: MomentumSGD(0.01, momentum=0.9)), (lambda: keras.optimizers.SGD(0.001, momentum=0.9))
+    else:
+        ours, theirs = (lambda: kerasopt_plugins.VanillaSGD(0.01)), (lambda: keras.optimizers.SGD(0.01))
+    fusions = _xla_fusions(ours)
+    assert fusions == _xla_fusions(theirs)
+    assert len([f for f in fusions if f[0] != "s64[]"]) == (6 if pair == "momentum" else 3)
