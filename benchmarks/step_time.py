@@ -134,14 +134,19 @@ def jax_cases(shapes, mode, k):
         # Keras's trainer order: trainable variables, then optimizer variables (then the data).
         # k steps per compiled program amortise host dispatch; a fori_loop keeps XLA from fusing
         # consecutive steps into one pass (which would move fewer bytes than k real steps);
-        # gradients are arguments, so nothing is constant-folded at compile time.
-        def program(params, state, grads):
-            def body(_, carry):
-                return update(carry[0], carry[1], grads)
+        # gradients are arguments, so nothing is constant-folded at compile time; and each step
+        # multiplies them by ones[i] (exact, fused into the update), so XLA cannot hoist work
+        # that depends on the gradient alone (e.g. (1-b)*g) out of the loop as if it were free.
+        def program(params, state, grads, ones):
+            def body(i, carry):
+                step_grads = [g * ones[i] for g in grads]
+                return update(carry[0], carry[1], step_grads)
 
             return jax.lax.fori_loop(0, k, body, (params, state))
 
-        return jax.jit(program, donate_argnums=(0, 1))
+        compiled = jax.jit(program, donate_argnums=(0, 1))
+        ones = jax.numpy.ones((k,), dtype="float32")
+        return lambda params, state, grads: compiled(params, state, grads, ones)
 
     for name, (kind, make) in make_optimizers().items():
         variables = [keras.Variable(rng.standard_normal(s, dtype=np.float32)) for s in shapes]
