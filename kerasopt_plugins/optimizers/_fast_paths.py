@@ -22,8 +22,9 @@ class FastPaths:
 
     # -- fused update paths ------------------------------------------------------------------
 
-    #: Use a backend's fast path where it computes exactly the same update: TensorFlow's fused
-    #: ResourceApplyMomentum for `ema_momentum_step`; on torch, in-place updates (products in a
+    #: Use a backend's fast path where it computes exactly the same update: on TensorFlow, for
+    #: variables on the CPU, the fused training kernels ResourceApplyMomentum (`ema_momentum_step`)
+    #: and ResourceApplyGradientDescent (`sgd_step`); on torch, in-place updates (products in a
     #: reused scratch buffer), multi-tensor `torch._foreach_*` kernels for the small variables
     #: of a group, and `update_step_group` in place of per-variable `update_step`. Set False on a
     #: class or an instance to run the plain keras.ops path; tests check both are bit-identical.
@@ -33,8 +34,8 @@ class FastPaths:
         """``m <- beta*m + (1 - beta)*g; w <- w - learning_rate*m`` for slot `average` = m.
 
         The common core of momentum-style optimizers, in one pass over the memory where the
-        backend has a fused kernel for it (TensorFlow, with and without XLA), in place on torch,
-        else with keras.ops.
+        backend has a fused kernel for it (TensorFlow on the CPU, with and without XLA), in place
+        on torch, else with keras.ops.
         Rounding is the same either way: (1 - beta)*g, then beta*m + that, then w - lr*m.
         """
         if self._torch_ema_momentum([variable], [average], [gradient], beta, learning_rate):
@@ -43,18 +44,59 @@ class FastPaths:
         scaled = ops.multiply(ops.cast(gradient, dtype), ops.cast(1.0 - beta, dtype))
         beta = ops.cast(beta, dtype)
         learning_rate = ops.cast(learning_rate, dtype)
-        if self.fused_kernels and keras.backend.backend() == "tensorflow":
-            handles = (_keras_compat.tf_resource_handle(variable), _keras_compat.tf_resource_handle(average))
-            if None not in handles and not _keras_compat.current_tf_strategy_is_distributed():
-                import tensorflow as tf
+        handles = self._tf_fused_handles(variable, average)
+        if handles is not None:
+            import tensorflow as tf
 
-                tf.raw_ops.ResourceApplyMomentum(
-                    var=handles[0], accum=handles[1], lr=learning_rate, grad=scaled, momentum=beta,
-                    use_locking=False, use_nesterov=False,
-                )
-                return
+            tf.raw_ops.ResourceApplyMomentum(
+                var=handles[0], accum=handles[1], lr=learning_rate, grad=scaled, momentum=beta,
+                use_locking=False, use_nesterov=False,
+            )
+            return
         self.assign(average, ops.add(ops.multiply(average, beta), scaled))
         self.assign_sub(variable, ops.multiply(average, learning_rate))
+
+    def sgd_step(self, variable, gradient, learning_rate) -> None:
+        """``w <- w - cast(g)*cast(learning_rate)``, both cast to w's dtype: a gradient step.
+
+        One pass over the memory where the backend has a kernel for it (TensorFlow on the CPU:
+        ResourceApplyGradientDescent), in place on torch, else
+        ``assign_sub(w, cast(g) * cast(learning_rate))``. One product, one subtraction, the
+        same roundings on every path.
+        """
+        if self._torch_tensors([variable]) is not None:
+            return self.sgd_steps([variable], [gradient], learning_rate)
+        dtype = variable.dtype
+        gradient = ops.cast(gradient, dtype)
+        learning_rate = ops.cast(learning_rate, dtype)
+        handles = self._tf_fused_handles(variable)
+        if handles is not None:
+            import tensorflow as tf
+
+            tf.raw_ops.ResourceApplyGradientDescent(
+                var=handles[0], alpha=learning_rate, delta=gradient, use_locking=False
+            )
+            return
+        self.assign_sub(variable, ops.multiply(gradient, learning_rate))
+
+    def _tf_fused_handles(self, *variables) -> list | None:
+        """The resource handles for TensorFlow's fused training kernels, or None where they do not apply.
+
+        They apply with `fused_kernels` on, outside a distributed strategy (whose variables
+        need its own update path), to variables on the CPU: there the kernels' results are
+        tested bit-identical to the keras.ops path. On a GPU one kernel may contract
+        ``a*b + c`` into a fused multiply-add (one rounding fewer), and the device machines have
+        no TensorFlow to test it on, so GPU variables take the keras.ops path (which XLA, the
+        default there, fuses anyway).
+        """
+        if not self.fused_kernels or keras.backend.backend() != "tensorflow":
+            return None
+        if _keras_compat.current_tf_strategy_is_distributed():
+            return None
+        handles = [_keras_compat.tf_resource_handle(v) for v in variables]
+        if any(h is None or _keras_compat.tf_device_type(h) != "CPU" for h in handles):
+            return None
+        return handles
 
     def assign_add(self, variable, value):
         if not self._torch_in_place(variable, value, "add_"):
@@ -108,8 +150,7 @@ class FastPaths:
     def sgd_steps(self, variables, gradients, learning_rate) -> None:
         """``w <- w - cast(g)*cast(learning_rate)`` for parallel lists, cast to each w's dtype.
 
-        The same roundings as ``assign_sub(w, cast(g) * cast(learning_rate))`` per variable;
-        multi-tensor on torch, that loop elsewhere.
+        `sgd_step` for each variable: multi-tensor on torch, that loop elsewhere.
         """
         tensors = self._torch_tensors(variables)
         if tensors is not None:
@@ -118,8 +159,7 @@ class FastPaths:
             (ws,), scalar = tensors, self._scalar_caster(variables)
             return _torch_paths.sgd(ws, self._torch_gradients(gradients, ws), scalar(learning_rate), self._scratch())
         for variable, gradient in zip(variables, gradients):
-            dtype = variable.dtype
-            self.assign_sub(variable, ops.multiply(ops.cast(gradient, dtype), ops.cast(learning_rate, dtype)))
+            self.sgd_step(variable, gradient, learning_rate)
 
     # -- torch plumbing ----------------------------------------------------------------------
 

@@ -71,6 +71,14 @@ def tf_resource_handle(variable: Any) -> Any:
     return getattr(inner, "handle", None)
 
 
+def tf_device_type(handle: Any) -> str | None:
+    """"CPU", "GPU", ... for a TensorFlow resource handle's device (None if not placed)."""
+    import tensorflow as tf
+
+    device = getattr(handle, "device", "") or ""
+    return tf.DeviceSpec.from_string(device).device_type if device else None
+
+
 def current_tf_strategy_is_distributed() -> bool:
     """True inside a tf.distribute strategy other than the default one."""
     if current_tf_strategy() is None:

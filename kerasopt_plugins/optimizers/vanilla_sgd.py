@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from keras import ops
 
 from kerasopt_plugins.optimizers.base import PluginOptimizer
 from kerasopt_plugins.registry import register_optimizer
@@ -29,9 +28,8 @@ class VanillaSGD(PluginOptimizer):
     """
 
     def update_step(self, gradient, variable, learning_rate):
-        learning_rate = ops.cast(learning_rate, variable.dtype)
-        gradient = ops.cast(gradient, variable.dtype)
-        self.assign_sub(variable, ops.multiply(gradient, learning_rate))
+        # w <- w - g*lr: one fused kernel on TensorFlow, in place on torch (PluginOptimizer)
+        self.sgd_step(variable, gradient, learning_rate)
 
     def update_step_group(self, gradients, variables, learning_rate):
         # the same rule for many variables at once (multi-tensor on torch)

@@ -220,3 +220,27 @@ def test_with_xla_the_update_compiles_to_the_same_kernels_as_keras_sgd(pair):
     fusions = _xla_fusions(ours)
     assert fusions == _xla_fusions(theirs)
     assert len([f for f in fusions if f[0] != "s64[]"]) == (6 if pair == "momentum" else 3)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's fused training kernels")
+def test_tensorflow_fused_kernels_are_used_for_cpu_variables_only(monkeypatch):
+    import tensorflow as tf
+
+    class Handle:
+        device = "/job:localhost/replica:0/task:0/device:GPU:0"
+
+    assert _keras_compat.tf_device_type(Handle()) == "GPU"
+    assert _keras_compat.tf_device_type(keras.Variable([1.0]).value.handle) == "CPU"
+
+    def kernels(optimizer):
+        variables = [keras.Variable(np.ones(3, dtype="float32"))]
+        optimizer.build(variables)
+        step = tf.function(lambda g: optimizer.apply(g, variables), autograph=False)
+        graph = step.get_concrete_function([tf.ones(3)]).graph
+        return {op.type for op in graph.get_operations() if op.type.startswith("ResourceApply")}
+
+    assert kernels(MomentumSGD(0.1, momentum=0.5)) == {"ResourceApplyMomentum"}
+    assert kernels(kerasopt_plugins.VanillaSGD(0.1)) == {"ResourceApplyGradientDescent"}
+    monkeypatch.setattr(_keras_compat, "tf_device_type", lambda handle: "GPU")  # as if on a GPU
+    assert kernels(MomentumSGD(0.1, momentum=0.5)) == set()
+    assert kernels(kerasopt_plugins.VanillaSGD(0.1)) == set()
