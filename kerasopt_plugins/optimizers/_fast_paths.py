@@ -156,7 +156,8 @@ class FastPaths:
         if tensors is not None:
             from kerasopt_plugins.optimizers import _torch_paths
 
-            (ws,), scalar = tensors, self._scalar_caster(variables)
+            (ws,) = tensors
+            scalar = self._scalar_caster(variables, ws[0])
             return _torch_paths.sgd(ws, self._torch_gradients(gradients, ws), scalar(learning_rate), self._scratch())
         for variable, gradient in zip(variables, gradients):
             self.sgd_step(variable, gradient, learning_rate)
@@ -185,22 +186,37 @@ class FastPaths:
         variable's value is the caller's tensor, which must not change), to Keras Variables of
         one dtype (slots are updated in place, so they are never converted).
         """
-        if not self._torch_fast_paths_on():
+        if not self._torch_fast_paths_on() or not lists or not lists[0]:
             return None
-        if not all(isinstance(v, keras.Variable) for v in itertools.chain(*lists)):
-            return None
-        tensors = [[v.value for v in values] for values in lists]
-        dtype = tensors[0][0].dtype if tensors and tensors[0] else None
-        if dtype is None or any(t.dtype != dtype for t in itertools.chain(*tensors)):
+        storage = _keras_compat.torch_storage
+        tensors = [[storage(v) if isinstance(v, keras.Variable) else None for v in values] for values in lists]
+        dtype = getattr(tensors[0][0], "dtype", None)
+        if dtype is None or any(getattr(t, "dtype", None) != dtype for t in itertools.chain(*tensors)):
             return None
         return tensors
 
-    @staticmethod
-    def _scalar_caster(variables):
-        dtype = variables[0].dtype
+    def _scalar_caster(self, variables, like):
+        """A function making 0-d tensors of the variables' dtype, exactly as the keras.ops path casts.
 
-        def scalar(x):  # a 0-d tensor of the variables' dtype, exactly as the keras.ops path casts
-            return ops.cast(x, dtype)
+        Python floats (1 - beta, beta: the same every step) are converted once, on the device of
+        `like` (a variable's storage), and kept; ``torch.as_tensor(x, dtype=...)`` is what
+        keras.ops.cast does with them, so the value is the same.
+        """
+        import torch
+
+        dtype = variables[0].dtype
+        cache = self.__dict__.setdefault("_kerasopt_scalars", {})  # not a tracked attribute
+
+        def scalar(x):
+            if not isinstance(x, float):
+                return ops.cast(x, dtype)
+            key = (x, like.dtype, like.device)
+            value = cache.get(key)
+            if value is None:
+                if len(cache) >= 64:  # rates given as new numbers each step: keep it bounded
+                    cache.clear()
+                value = cache[key] = torch.as_tensor(x, dtype=like.dtype, device=like.device)
+            return value
 
         return scalar
 
@@ -230,7 +246,7 @@ class FastPaths:
         from kerasopt_plugins.optimizers import _torch_paths
 
         ws, ms = tensors
-        scalar = self._scalar_caster(variables)
+        scalar = self._scalar_caster(variables, ws[0])
         _torch_paths.ema_momentum(
             ws, ms, self._torch_gradients(gradients, ws),
             scalar(1.0 - beta), scalar(beta), scalar(learning_rate), self._scratch(),

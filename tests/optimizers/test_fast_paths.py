@@ -244,3 +244,28 @@ def test_tensorflow_fused_kernels_are_used_for_cpu_variables_only(monkeypatch):
     monkeypatch.setattr(_keras_compat, "tf_device_type", lambda handle: "GPU")  # as if on a GPU
     assert kernels(MomentumSGD(0.1, momentum=0.5)) == set()
     assert kernels(kerasopt_plugins.VanillaSGD(0.1)) == set()
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch storage")
+def test_keras_compat_torch_storage_is_the_variables_value():
+    variable = keras.Variable(np.ones(3, dtype="float32"))
+    assert _keras_compat.torch_storage(variable) is variable.value
+
+
+def test_a_hyperparameter_changed_between_steps_is_used_at_the_next_step():
+    """The fast paths keep converted scalars: they must follow the attribute's new value."""
+    start, grads = _data(steps=6)
+    results = []
+    for fused in (True, False):
+        optimizer = MomentumSGD(0.05, momentum=0.9)
+        optimizer.fused_kernels = fused
+        variables = [keras.Variable(w) for w in start]
+        for t, g in enumerate(grads):
+            if t == 3:
+                optimizer.momentum = 0.5
+            optimizer.apply([keras.ops.convert_to_tensor(x) for x in g], variables)
+        results.append([keras.ops.convert_to_numpy(v) for v in variables])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    unchanged = _train(MomentumSGD(0.05, momentum=0.9), start, grads)
+    assert not np.array_equal(results[0][0], unchanged[0])
