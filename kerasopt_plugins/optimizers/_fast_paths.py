@@ -10,6 +10,7 @@ live in _torch_paths.py, imported only on that backend.
 from __future__ import annotations
 
 import itertools
+import math
 
 import keras
 from keras import ops
@@ -210,7 +211,7 @@ class FastPaths:
         def scalar(x):
             if not isinstance(x, float):
                 return ops.cast(x, dtype)
-            key = (x, like.dtype, like.device)
+            key = (x, math.copysign(1.0, x), like.dtype, like.device)  # 0.0 == -0.0, bits differ
             value = cache.get(key)
             if value is None:
                 if len(cache) >= 64:  # rates given as new numbers each step: keep it bounded

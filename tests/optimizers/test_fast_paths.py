@@ -269,3 +269,25 @@ def test_a_hyperparameter_changed_between_steps_is_used_at_the_next_step():
         np.testing.assert_array_equal(a, b)
     unchanged = _train(MomentumSGD(0.05, momentum=0.9), start, grads)
     assert not np.array_equal(results[0][0], unchanged[0])
+
+
+def test_sgd_steps_keep_the_sign_of_zero_of_their_rate():
+    """0.0 and -0.0 are equal as numbers, not as bits: w - g*(-0.0) and w - g*0.0 differ for w = -0.0.
+
+    The fast paths keep converted Python floats; they must give the plain path's bits. (The
+    plain path's own answer depends on the backend: TensorFlow's eager scalar cache hands out
+    the first of 0.0 / -0.0 it saw for both.)
+    """
+    results = {}
+    for fused in (True, False):
+        optimizer = kerasopt_plugins.VanillaSGD()
+        optimizer.fused_kernels = fused
+        signs = []
+        for rate in (0.0, -0.0, 0.0, -0.0):
+            variable = keras.Variable(np.array([-0.0, 0.0], dtype="float32"))
+            optimizer.sgd_steps([variable], [keras.ops.convert_to_tensor(np.ones(2, dtype="float32"))], rate)
+            signs.append(np.signbit(keras.ops.convert_to_numpy(variable)).tolist())
+        results[fused] = signs
+    assert results[True] == results[False]
+    if BACKEND == "torch":  # no scalar cache in Keras's torch conversion: the IEEE answer
+        assert results[True] == [[True, False], [False, False]] * 2
