@@ -1,7 +1,8 @@
 """PluginOptimizer's fast paths: fused kernels, in-place and multi-tensor updates.
 
 A mixin of `PluginOptimizer` (base.py): the helpers a subclass calls from `update_step`
-(`ema_momentum_step`, `assign_add`, `assign_sub`) and from the optional `update_step_group`
+(`ema_momentum_step`, `sgd_step`, `assign_add`, `assign_sub`) and from the optional
+`update_step_group`
 (`variable_groups`, `get_slots`, `ema_momentum_steps`, `sgd_steps`), and the dispatch that picks
 each backend's fastest way to compute exactly the keras.ops path's result. The torch kernels
 live in _torch_paths.py, imported only on that backend.
@@ -65,8 +66,8 @@ class FastPaths:
         ``assign_sub(w, cast(g) * cast(learning_rate))``. One product, one subtraction, the
         same roundings on every path.
         """
-        if self._torch_tensors([variable]) is not None:
-            return self.sgd_steps([variable], [gradient], learning_rate)
+        if self._torch_sgd([variable], [gradient], learning_rate):
+            return
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
         learning_rate = ops.cast(learning_rate, dtype)
@@ -153,15 +154,9 @@ class FastPaths:
 
         `sgd_step` for each variable: multi-tensor on torch, that loop elsewhere.
         """
-        tensors = self._torch_tensors(variables)
-        if tensors is not None:
-            from kerasopt_plugins.optimizers import _torch_paths
-
-            (ws,) = tensors
-            scalar = self._scalar_caster(variables, ws[0])
-            return _torch_paths.sgd(ws, self._torch_gradients(gradients, ws), scalar(learning_rate), self._scratch())
-        for variable, gradient in zip(variables, gradients):
-            self.sgd_step(variable, gradient, learning_rate)
+        if not self._torch_sgd(variables, gradients, learning_rate):
+            for variable, gradient in zip(variables, gradients):
+                self.sgd_step(variable, gradient, learning_rate)
 
     # -- torch plumbing ----------------------------------------------------------------------
 
@@ -196,8 +191,8 @@ class FastPaths:
             return None
         return tensors
 
-    def _scalar_caster(self, variables, like):
-        """A function making 0-d tensors of the variables' dtype, exactly as the keras.ops path casts.
+    def _scalar_caster(self, like):
+        """A function making 0-d tensors of `like`'s dtype, exactly as the keras.ops path casts.
 
         Python floats (1 - beta, beta: the same every step) are converted once, on the device of
         `like` (a variable's storage), and kept; ``torch.as_tensor(x, dtype=...)`` is what
@@ -205,12 +200,11 @@ class FastPaths:
         """
         import torch
 
-        dtype = variables[0].dtype
         cache = self.__dict__.setdefault("_kerasopt_scalars", {})  # not a tracked attribute
 
         def scalar(x):
             if not isinstance(x, float):
-                return ops.cast(x, dtype)
+                return ops.cast(x, like.dtype)
             key = (x, math.copysign(1.0, x), like.dtype, like.device)  # 0.0 == -0.0, bits differ
             value = cache.get(key)
             if value is None:
@@ -247,11 +241,22 @@ class FastPaths:
         from kerasopt_plugins.optimizers import _torch_paths
 
         ws, ms = tensors
-        scalar = self._scalar_caster(variables, ws[0])
+        scalar = self._scalar_caster(ws[0])
         _torch_paths.ema_momentum(
             ws, ms, self._torch_gradients(gradients, ws),
             scalar(1.0 - beta), scalar(beta), scalar(learning_rate), self._scratch(),
         )
+        return True
+
+    def _torch_sgd(self, variables, gradients, learning_rate) -> bool:
+        tensors = self._torch_tensors(variables)
+        if tensors is None:
+            return False
+        from kerasopt_plugins.optimizers import _torch_paths
+
+        (ws,) = tensors
+        rate = self._scalar_caster(ws[0])(learning_rate)
+        _torch_paths.sgd(ws, self._torch_gradients(gradients, ws), rate, self._scratch())
         return True
 
     def _torch_in_place(self, variable, value, method: str) -> bool:

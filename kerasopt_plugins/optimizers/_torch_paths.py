@@ -4,7 +4,7 @@ Every function here takes plain torch tensors (variables' storage, gradients alr
 variables' dtype, 0-d scalars of that dtype) and performs exactly the elementwise operations of
 the keras.ops path, one rounding each, in the same order: no fused multiply-add, no `alpha=`
 (torch's CPU and CUDA kernels may contract ``a + alpha*b`` into one rounding). The callers in
-base.py decide when they apply; tests compare them bit for bit with the keras.ops path.
+_fast_paths.py decide when they apply; tests compare them bit for bit with the keras.ops path.
 
 Imported only on the torch backend, from inside the methods that need it.
 """
