@@ -8,11 +8,8 @@ option, slot creation and lookup, argument checking from the constructor's annot
 
 from __future__ import annotations
 
-import functools
 import inspect
-import math
 import numbers
-import typing
 from typing import Any, Union
 
 import keras
@@ -20,6 +17,7 @@ from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from kerasopt_plugins.optimizers import _keras_compat
+from kerasopt_plugins.optimizers._checks import check_number, with_type_checks
 from kerasopt_plugins.optimizers._fast_paths import FastPaths
 from kerasopt_plugins.registry import hyperparameter_defaults, registered_name
 
@@ -53,96 +51,6 @@ _KERAS_OPTIONS = _keras_options()
 _KERAS_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate  # the property object
 
 
-def check_number(
-    name: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """Return `value` as a float after checking it is a finite number inside the bounds.
-
-    Raises:
-        TypeError: `value` is not a real number (a bool is refused too).
-        ValueError: it is NaN, infinite or out of bounds; the message names `name` and `value`.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    too_low = low is not None and (number <= low if low_open else number < low)
-    too_high = high is not None and (number >= high if high_open else number > high)
-    if too_low or too_high:
-        left = "(" if low_open or low is None else "["
-        right = ")" if high_open or high is None else "]"
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
-    return number
-
-
-def _describe_type(hint: Any) -> str:
-    if typing.get_origin(hint) is Union:
-        return " or ".join(_describe_type(h) for h in typing.get_args(hint))
-    names = {
-        numbers.Real: "a real number",
-        bool: "a bool",
-        str: "a str",
-        int: "an int",
-        type(None): "None",
-        LearningRateSchedule: "a keras LearningRateSchedule",
-    }
-    return names.get(hint, getattr(hint, "__name__", repr(hint)))
-
-
-def _allows_bool(hint: Any) -> bool:
-    if hint in (bool, Any, object):
-        return True
-    return typing.get_origin(hint) is Union and any(_allows_bool(h) for h in typing.get_args(hint))
-
-
-def _with_type_checks(init):
-    """Wrap a constructor so its annotated arguments are checked with typeguard on every call.
-
-    typeguard's `@typechecked` needs the module's source (it fails for code typed at a prompt)
-    and raises `TypeCheckError`, which is not a `TypeError`; checking the bound arguments with
-    `typeguard.check_type` has neither problem.
-    """
-    signature = inspect.signature(init)
-    hints: dict[str, Any] | None = None
-
-    @functools.wraps(init)
-    def checked(self, *args, **kwargs):
-        nonlocal hints
-        import typeguard  # noqa: PLC0415 - kept out of `import kerasopt_plugins`
-
-        if hints is None:
-            hints = typing.get_type_hints(init)
-        bound = signature.bind(self, *args, **kwargs)
-        for name, value in bound.arguments.items():
-            hint = hints.get(name)
-            param = signature.parameters[name]
-            if hint is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                continue
-            try:
-                typeguard.check_type(value, hint)
-                ok = not isinstance(value, bool) or _allows_bool(hint)
-            except typeguard.TypeCheckError:
-                ok = False
-            if not ok:
-                raise TypeError(
-                    f"{type(self).__name__}: argument {name!r} must be {_describe_type(hint)}, "
-                    f"got {value!r} of type {type(value).__name__}"
-                )
-        return init(self, *args, **kwargs)
-
-    checked.__kerasopt_type_checked__ = True
-    return checked
-
-
 class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
     """Base class for kerasopt_plugins optimizers.
 
@@ -166,7 +74,7 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
         if init is not None and not getattr(init, "__kerasopt_type_checked__", False):
-            cls.__init__ = _with_type_checks(init)
+            cls.__init__ = with_type_checks(init)
         names = cls.slot_names
         if isinstance(names, str) or not all(isinstance(n, str) and n.isidentifier() for n in names):
             raise TypeError(f"{cls.__name__}.slot_names must be a tuple of identifiers, got {names!r}")
@@ -294,4 +202,4 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
         return config
 
 
-PluginOptimizer.__init__ = _with_type_checks(PluginOptimizer.__init__)
+PluginOptimizer.__init__ = with_type_checks(PluginOptimizer.__init__)
