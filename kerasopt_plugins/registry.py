@@ -55,6 +55,11 @@ class OptimizerInfo:
         description: the first line of the class docstring.
         slot_names: names of the per-variable state the optimizer keeps (``("m",)``).
         hyperparameters: constructor arguments and their defaults, in signature order.
+        example_config: constructor arguments for a small example that exercises the
+            optimizer's state (``{"learning_rate": 0.1, "momentum": 0.9}``), as given to
+            `register_optimizer`; empty means the defaults. ``cls(**example_config)`` is how
+            the tests parametrized over the registry make each optimizer, so a newly
+            registered one is tested with its state moving without anyone editing a list.
     """
 
     name: str
@@ -63,6 +68,9 @@ class OptimizerInfo:
     description: str
     slot_names: tuple[str, ...]
     hyperparameters: Mapping[str, Any]
+    example_config: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -141,6 +149,7 @@ def register_optimizer(
     *,
     aliases: Iterable[str] = (),
     override: bool = False,
+    example_config: Mapping[str, Any] | None = None,
 ) -> Callable[[type], type]:
     """Class decorator: register a Keras optimizer under a short name.
 
@@ -149,13 +158,20 @@ def register_optimizer(
         aliases: other names for the same class.
         override: allow taking a name that another class, or a Keras built-in, already has.
             The displaced class loses all its names.
+        example_config: a small dict of constructor arguments that exercises the optimizer's
+            state (momentum > 0, say), kept read-only in its `OptimizerInfo`; the tests
+            parametrized over the registry build each optimizer from it. Every key must be a
+            constructor argument of the class (its own, a base class's, or one of Keras's
+            base options such as ``clipnorm``). Default: empty, meaning the defaults.
 
     Raises:
-        TypeError: the decorated object is not a `keras.optimizers.Optimizer` subclass.
-        ValueError: a name or alias is malformed or already taken (and `override` is False).
+        TypeError: the decorated object is not a `keras.optimizers.Optimizer` subclass, or
+            `example_config` is not a dict with str keys.
+        ValueError: a name or alias is malformed or already taken (and `override` is False),
+            or a key of `example_config` is not a constructor argument of the class.
 
     Example:
-        >>> @register_optimizer("my_sgd", aliases=("msgd",))
+        >>> @register_optimizer("my_sgd", aliases=("msgd",), example_config={"learning_rate": 0.1})
         ... class MySGD(PluginOptimizer):
         ...     def update_step(self, gradient, variable, learning_rate): ...
     """
@@ -166,6 +182,14 @@ def register_optimizer(
     aliases = tuple(_check_name("alias", a) for a in aliases)
     if not isinstance(override, bool):
         raise TypeError(f"register_optimizer: override must be a bool, got {override!r}")
+    if example_config is None:
+        example_config = {}
+    if not isinstance(example_config, Mapping) or not all(isinstance(k, str) for k in example_config):
+        raise TypeError(
+            "register_optimizer: example_config must be a dict of constructor arguments "
+            f"(str keys), got {example_config!r}"
+        )
+    example_config = dict(example_config)
 
     def decorator(cls: type) -> type:
         if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):
@@ -177,11 +201,42 @@ def register_optimizer(
         names = (canonical, *aliases)
         if len(set(names)) != len(names):
             raise ValueError(f"register_optimizer: duplicate names in {names}")
+        _check_example_config(cls, canonical, example_config)
         _check_free(cls, names, override)
-        _register(cls, canonical, aliases)
+        _register(cls, canonical, aliases, example_config)
         return cls
 
     return decorator
+
+
+def _constructor_arguments(cls: type) -> set[str]:
+    """Every argument the constructor of `cls` accepts by name, Keras's base options included.
+
+    Walks the whole MRO (where `hyperparameter_defaults` stops at Keras's classes), so
+    ``clipnorm`` or ``use_ema``, which a subclass passes through ``**kwargs``, count too.
+    """
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if klass is object or init is None:
+            continue
+        for arg, param in inspect.signature(init).parameters.items():
+            if arg != "self" and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+                names.add(arg)
+    return names
+
+
+def _check_example_config(cls: type, canonical: str, example_config: Mapping[str, Any]) -> None:
+    accepted = _constructor_arguments(cls)
+    for key in example_config:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1, cutoff=0.85)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"register_optimizer: example_config key {key!r} of {canonical!r} is not a "
+                f"constructor argument of {_describe(cls)}{hint}; its own arguments are "
+                f"{', '.join(hyperparameter_defaults(cls)) or 'none'}"
+            )
 
 
 def _check_free(cls: type, names: tuple[str, ...], override: bool) -> None:
@@ -211,7 +266,9 @@ def _check_free(cls: type, names: tuple[str, ...], override: bool) -> None:
             )
 
 
-def _register(cls: type, canonical: str, aliases: tuple[str, ...]) -> None:
+def _register(
+    cls: type, canonical: str, aliases: tuple[str, ...], example_config: Mapping[str, Any]
+) -> None:
     displaced = {_LOOKUP[n] for n in (canonical, *aliases) if n in _LOOKUP}
     previous = sorted(r.name for r in _RECORDS.values() if r.cls is cls and r.name not in displaced)
     if previous:
@@ -238,6 +295,7 @@ def _register(cls: type, canonical: str, aliases: tuple[str, ...]) -> None:
         description=doc.splitlines()[0].strip() if doc else "",
         slot_names=tuple(getattr(cls, "slot_names", ())),
         hyperparameters=types.MappingProxyType(hyperparameter_defaults(cls)),
+        example_config=types.MappingProxyType(dict(example_config)),
     )
 
 

@@ -1,4 +1,4 @@
-"""Shared test helpers: small real models, fresh Python processes, registry hygiene."""
+"""Shared test helpers: small real models, fresh Python processes, registry examples and hygiene."""
 
 from __future__ import annotations
 
@@ -46,6 +46,16 @@ def regression_data(n: int = 32, features: int = 4, seed: int = 0):
     return x, y
 
 
+def example_optimizer(name: str, **extra) -> keras.optimizers.Optimizer:
+    """Registered optimizer `name` built from its record's `example_config`, updated by `extra`.
+
+    The one way a test parametrized over the registry makes an optimizer: what exercises its
+    state (momentum > 0, ...) is declared once, at registration, not re-decided here.
+    """
+    info = registry.optimizer_info(name)
+    return info.cls(**{**info.example_config, **extra})
+
+
 def small_model(features: int = 4, seed: int = 0) -> keras.Model:
     keras.utils.set_random_seed(seed)
     return keras.Sequential(
@@ -64,3 +74,22 @@ def clean_registry():
 
 def dump_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj))
+
+
+@pytest.fixture
+def guide_adam():
+    """docs/examples/guide_adam.py's GuideAdam, registered for the test and unregistered after it.
+
+    Not registered for the whole session: the tests parametrized over the registry reload
+    models in fresh processes, where only kerasopt_plugins' own optimizers are importable.
+    """
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "guide_adam.py"
+    spec = importlib.util.spec_from_file_location("guide_adam", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["guide_adam"] = module
+    spec.loader.exec_module(module)
+    yield module.GuideAdam
+    registry.unregister_optimizer("guide_adam")
+    del sys.modules["guide_adam"]

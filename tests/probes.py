@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasopt_plugins import PluginOptimizer, get_optimizer
+from kerasopt_plugins import PluginOptimizer
 
 # Keras's built-in optimizers keep their slots in lists parallel to the trainable variables.
 BUILTIN_SLOT_ATTRIBUTES = {
@@ -105,11 +105,3 @@ def assert_rates_equal(logged, probed):
 needs_steps_per_execution = pytest.mark.skipif(
     keras.backend.backend() == "torch", reason="Keras allows steps_per_execution > 1 only on TensorFlow and JAX"
 )
-
-
-def with_state(name: str):
-    """Registered optimizer `name`, with momentum 0.9 where it has one, so its slots move."""
-    optimizer = get_optimizer(name)
-    if "momentum" in optimizer.get_config():
-        optimizer = type(optimizer)(learning_rate=0.05, momentum=0.9)
-    return optimizer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -31,7 +32,18 @@ def test_ci_reads_both_commands_from_the_readme():
         ["bash", "-c", f'source <(sed -n "/^readme_command()/,/^}}/p" {script}); readme_command test'],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.strip()
-    assert ".venv/bin/python -m pytest &&" in extracted  # the whole suite first, on TensorFlow
-    for backend in ("jax", "torch"):  # then the optimizer and callback suites on the others
-        assert f"KERAS_BACKEND={backend} .venv/bin/python -m pytest tests/optimizers tests/callbacks" in extracted
+    runs = []  # (KERAS_BACKEND, test paths) of each pytest run, in order; options such as -n 2 are free
+    for command in extracted.split("&&"):
+        words = shlex.split(command)
+        if "pytest" not in words:
+            continue
+        python = words.index(".venv/bin/python")
+        assert words[python + 1 : python + 3] == ["-m", "pytest"], command
+        env = dict(w.split("=", 1) for w in words[:python])
+        runs.append((env.get("KERAS_BACKEND", "tensorflow"), [w for w in words[python:] if w.startswith("tests")]))
+    assert runs == [
+        ("tensorflow", []),  # the whole suite first, on TensorFlow
+        ("jax", ["tests/optimizers", "tests/callbacks"]),  # then the optimizer and callback suites
+        ("torch", ["tests/optimizers", "tests/callbacks"]),
+    ], extracted
     assert "pip install" in extracted

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 
 import keras
 import numpy as np
@@ -62,6 +61,41 @@ def test_record_describes_the_optimizer():
     assert info.description.startswith("Bias-corrected")
     with pytest.raises(TypeError):
         info.hyperparameters["momentum"] = 0.5  # records are read-only
+
+
+def test_record_carries_a_read_only_example_config():
+    assert dict(optimizer_info("vanilla_sgd").example_config) == {"learning_rate": 0.1}
+    for name in ("momentum_sgd", "cmomentum_sgd"):
+        assert dict(optimizer_info(name).example_config) == {"learning_rate": 0.1, "momentum": 0.9}
+    with pytest.raises(TypeError):
+        optimizer_info("momentum_sgd").example_config["momentum"] = 0.5
+
+
+def test_example_config_is_kept_as_given_and_defaults_to_empty(clean_registry):
+    given = {"learning_rate": 0.2, "clipnorm": 1.0}  # Keras's base options are constructor arguments too
+    register_optimizer("with_example", example_config=given)(make_class("WithExample"))
+    given["learning_rate"] = 0.9  # the record keeps its own copy
+    assert dict(optimizer_info("with_example").example_config) == {"learning_rate": 0.2, "clipnorm": 1.0}
+    register_optimizer("without_example")(make_class("WithoutExample"))
+    assert dict(optimizer_info("without_example").example_config) == {}
+
+
+@pytest.mark.parametrize(
+    "config, error, match",
+    [
+        ({"momentum": 0.9}, ValueError, (
+            r"example_config key 'momentum' of 'bad_example' is not a constructor argument of .*\.BadExample; "
+            r"its own arguments are learning_rate, decay")),
+        ({"learning_rat": 0.1}, ValueError, r"key 'learning_rat' .* \(did you mean 'learning_rate'\?\)"),
+        ({"lr": 0.1}, ValueError, r"example_config key 'lr' of 'bad_example' is not a constructor argument"),
+        ([("learning_rate", 0.1)], TypeError, r"example_config must be a dict of constructor arguments"),
+        ({1: 0.1}, TypeError, r"example_config must be a dict of constructor arguments \(str keys\), got \{1: 0\.1\}"),
+    ],
+)
+def test_bad_example_config_is_refused_at_registration(clean_registry, config, error, match):
+    with pytest.raises(error, match=match):
+        register_optimizer("bad_example", example_config=config)(make_class("BadExample"))
+    assert "bad_example" not in list_optimizers()  # nothing half-registered
 
 
 def test_list_optimizers_sorted_and_filtered():

@@ -1,14 +1,49 @@
 """The one place that touches Keras internals that have no public replacement.
 
-Every function here is covered by tests/optimizers/test_keras_compat.py, which fails loudly
-when a Keras release renames or changes what it relies on.
+Each accessor raises `KerasInternalsChanged` (naming itself, the internal and the installed Keras
+version) when the internal it relies on is missing or no longer what it was; a value that is
+legitimately absent (a Variable not initialized yet, a JAX state already synced, another
+backend) is still returned as None. tests/optimizers/test_keras_compat.py checks each accessor
+against the installed Keras and simulates each internal going away. `current_tf_strategy`,
+`current_tf_strategy_is_distributed` and `tf_device_type` touch no Keras internal (public
+TensorFlow API only), so they have nothing to raise.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import keras
+
+_stateless_scope_missing = ""
+try:  # imported by Keras itself; resolved here so `in_stateless_scope` costs one call
+    _stateless_scope: Any = importlib.import_module("keras.src.backend.common.stateless_scope")
+except ImportError as _err:  # reported by `in_stateless_scope` when it is called, not at import
+    _stateless_scope = None
+    _stateless_scope_missing = f"{type(_err).__name__}: {_err}"
+
+# The keys of the JAX trainer's `_jax_state` (fit, evaluate, predict and the *_on_batch methods).
+_JAX_STATE_KEYS = frozenset(
+    {"trainable_variables", "non_trainable_variables", "optimizer_variables", "metrics_variables"}
+)
+
+
+class KerasInternalsChanged(RuntimeError):
+    """A Keras internal that kerasopt_plugins relies on is missing or changed in the installed Keras."""
+
+
+def _changed(accessor: str, internal: str, found: str = "") -> KerasInternalsChanged:
+    version = keras.__version__
+    parts = version.split(".")
+    pin = f"keras<{parts[0]}.{parts[1]}" if len(parts) > 1 and parts[0].isdigit() and parts[1].isdigit() else "keras"
+    return KerasInternalsChanged(
+        f"kerasopt_plugins._keras_compat.{accessor}() relies on the Keras internal {internal}, "
+        f"which is missing or changed in the installed Keras {version}"
+        + (f" ({found})" if found else "")
+        + f". Please report this to the kerasopt_plugins maintainers with your Keras version, and "
+        f'pin Keras to a release kerasopt_plugins supports (e.g. pip install "{pin}") until it is fixed.'
+    )
 
 
 def variable_index(optimizer: keras.optimizers.Optimizer, variable: Any) -> int:
@@ -24,11 +59,31 @@ def variable_index(optimizer: keras.optimizers.Optimizer, variable: Any) -> int:
             f"{type(optimizer).__name__} was not built with variable "
             f"{getattr(variable, 'path', getattr(variable, 'name', variable))!r}"
         ) from None
+    except AttributeError as err:
+        # Only an attribute of the optimizer itself (the method, or what it reads) means Keras
+        # changed; anything else (say a tensor passed for a variable) propagates as it was.
+        if err.obj is not optimizer or not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise
+        raise _changed(
+            "variable_index", "Optimizer._get_variable_index(variable)", f"{type(err).__name__}: {err}"
+        ) from err
 
 
 def raw_learning_rate(optimizer: keras.optimizers.Optimizer) -> Any:
     """What the optimizer holds as its learning rate: a Variable, a schedule or a callable."""
-    return optimizer._learning_rate
+    try:
+        raw = optimizer._learning_rate
+    except AttributeError as err:
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise
+        raise _changed("raw_learning_rate", "Optimizer._learning_rate", f"{type(err).__name__}: {err}") from err
+    if not (isinstance(raw, (keras.Variable, keras.optimizers.schedules.LearningRateSchedule)) or callable(raw)):
+        raise _changed(
+            "raw_learning_rate",
+            "Optimizer._learning_rate",
+            f"it holds {type(raw).__name__} {raw!r}, not a Variable, LearningRateSchedule or callable",
+        )
+    return raw
 
 
 def live_optimizer_state(model: Any) -> list | None:
@@ -36,12 +91,38 @@ def live_optimizer_state(model: Any) -> list | None:
 
     Keras's JAX trainer keeps the training state out of the Keras variables between steps and
     writes it back only at epoch end (`jax_state_sync`); until then `variable.value` is stale.
-    Returns None when the variables are current (every other backend, or after a sync).
+    Returns None when the variables are current (every other backend, or after a sync) and
+    when no optimizer state is in flight (during `evaluate` or `predict`).
     """
-    if getattr(model, "_jax_state_synced", True):
+    if keras.backend.backend() != "jax" or not isinstance(model, keras.Model):
         return None
-    state = getattr(model, "_jax_state", None) or {}
-    return state.get("optimizer_variables")
+    try:
+        if model._jax_state_synced:
+            return None
+        state = model._jax_state  # set after every step, before the batch callbacks run
+    except AttributeError as err:
+        raise _changed(
+            "live_optimizer_state", "JAXTrainer._jax_state_synced / _jax_state", f"{type(err).__name__}: {err}"
+        ) from err
+    if not state:
+        return None  # cleared (None) at the end of fit/evaluate/predict, as Keras's own sync reads it
+    if not isinstance(state, dict) or not state.keys() <= _JAX_STATE_KEYS:
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise _changed(
+            "live_optimizer_state",
+            f"JAXTrainer._jax_state (a dict with keys among {sorted(_JAX_STATE_KEYS)})",
+            f"found {found}",
+        )
+    variables = state.get("optimizer_variables")
+    if variables is None:
+        return None  # evaluate / predict: no optimizer state in flight
+    if not isinstance(variables, (list, tuple)) or len(variables) != len(model.optimizer.variables):
+        raise _changed(
+            "live_optimizer_state",
+            "JAXTrainer._jax_state['optimizer_variables'] (a list parallel to model.optimizer.variables)",
+            f"found {type(variables).__name__}",
+        )
+    return variables
 
 
 def step_counter(optimizer: keras.optimizers.Optimizer) -> Any:
@@ -50,7 +131,15 @@ def step_counter(optimizer: keras.optimizers.Optimizer) -> Any:
     Public `optimizer.iterations` is the same variable, except under gradient accumulation,
     where it is a tensor counting updates (`_iterations // gradient_accumulation_steps`).
     """
-    return optimizer._iterations
+    try:
+        counter = optimizer._iterations
+    except AttributeError as err:
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise
+        raise _changed("step_counter", "Optimizer._iterations", f"{type(err).__name__}: {err}") from err
+    if not isinstance(counter, keras.Variable):
+        raise _changed("step_counter", "Optimizer._iterations", f"it holds {type(counter).__name__}, not a Variable")
+    return counter
 
 
 def current_tf_strategy() -> Any:
@@ -66,9 +155,29 @@ def current_tf_strategy() -> Any:
 
 
 def tf_resource_handle(variable: Any) -> Any:
-    """The TensorFlow resource handle behind a Keras or tf.Variable (None if there is none)."""
-    inner = getattr(variable, "value", variable) if isinstance(variable, keras.Variable) else variable
-    return getattr(inner, "handle", None)
+    """The TensorFlow resource handle behind a Keras or tf.Variable (None if there is none).
+
+    None for a Keras Variable off the TensorFlow backend, and on it where `variable.value` is a
+    tensor rather than the tf.Variable (inside a `keras.StatelessScope` or an autocast scope,
+    or before the variable is initialized).
+    """
+    if not isinstance(variable, keras.Variable):
+        return getattr(variable, "handle", None)
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import sys
+
+    tf = sys.modules["tensorflow"]  # imported by the TensorFlow backend
+    inner = variable.value
+    if isinstance(inner, tf.Variable):
+        return getattr(inner, "handle", None)
+    if isinstance(inner, tf.Tensor):
+        return None
+    raise _changed(
+        "tf_resource_handle",
+        "Variable.value on the TensorFlow backend (the tf.Variable that holds the value)",
+        f"it is {type(inner).__name__}",
+    )
 
 
 def tf_device_type(handle: Any) -> str | None:
@@ -93,9 +202,14 @@ def in_stateless_scope() -> bool:
 
     There a variable's value is a tensor the caller passed in, so it must not be updated in place.
     """
-    from keras.src.backend.common import stateless_scope
-
-    return stateless_scope.in_stateless_scope()
+    try:
+        return _stateless_scope.in_stateless_scope()
+    except AttributeError as err:  # the module (None) or its function is gone
+        raise _changed(
+            "in_stateless_scope",
+            "keras.src.backend.common.stateless_scope.in_stateless_scope()",
+            _stateless_scope_missing if _stateless_scope is None else f"{type(err).__name__}: {err}",
+        ) from err
 
 
 def torch_storage(variable: Any) -> Any:
@@ -103,6 +217,40 @@ def torch_storage(variable: Any) -> Any:
 
     `variable.value` returns the same tensor outside stateless and autocast scopes, after
     checks that cost ~2 µs per call; the in-place fast paths need the storage itself, once per
-    variable and step, and check the scopes once per step.
+    variable and step, and check the scopes once per step. None for a variable created in a
+    `keras.StatelessScope` and not initialized yet. On the other backends it is likewise the
+    object `variable.value` returns outside those scopes (a jax.Array, a tf.Variable).
     """
-    return getattr(variable, "_value", None)
+    try:
+        return variable._value  # one attribute read: this runs per variable per step
+    except AttributeError as err:
+        if not isinstance(variable, keras.Variable):
+            return None  # not a Keras Variable: no storage of its own, as before
+        raise _changed("torch_storage", "Variable._value", f"{type(err).__name__}: {err}") from err
+
+
+def torch_alias_variable(tensor: Any, name: str) -> Any:
+    """A Keras Variable on the torch backend whose storage *is* `tensor` (no copy).
+
+    Public constructor; what it relies on is that Keras's torch Variable keeps a
+    `torch.nn.Parameter` given as its initializer instead of copying it ("Reuse same
+    parameter" in `keras/src/backend/torch/core.py`). Checked on every call, so a Keras that
+    copies raises here instead of letting updates go to a copy.
+    """
+    import torch
+
+    parameter = torch.nn.Parameter(tensor, requires_grad=False)
+    variable = keras.Variable(
+        initializer=parameter,
+        dtype=keras.backend.standardize_dtype(tensor.dtype),
+        trainable=False,
+        autocast=False,
+        name=name,
+    )
+    if getattr(variable, "_value", None) is not parameter:
+        raise _changed(
+            "torch_alias_variable",
+            "torch Variable._initialize keeping a Parameter initializer as its storage",
+            f"found {type(getattr(variable, '_value', None)).__name__}",
+        )
+    return variable

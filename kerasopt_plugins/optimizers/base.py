@@ -17,7 +17,11 @@ from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from kerasopt_plugins.optimizers import _keras_compat
-from kerasopt_plugins.optimizers._checks import check_number, with_type_checks
+from kerasopt_plugins.optimizers._checks import (
+    check_learning_rate,
+    check_number,
+    with_type_checks,
+)
 from kerasopt_plugins.optimizers._fast_paths import FastPaths
 from kerasopt_plugins.registry import hyperparameter_defaults, registered_name
 
@@ -48,6 +52,8 @@ def _keras_options() -> frozenset[str]:
 
 
 _KERAS_OPTIONS = _keras_options()
+#: The keys Keras's own `get_config` writes (PluginOptimizer.get_config adds the others).
+_KERAS_CONFIG_KEYS = _KERAS_OPTIONS | {"learning_rate"}
 _KERAS_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate  # the property object
 
 
@@ -74,7 +80,7 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
         if init is not None and not getattr(init, "__kerasopt_type_checked__", False):
-            cls.__init__ = with_type_checks(init)
+            cls.__init__ = with_type_checks(init, from_keras=_KERAS_CONFIG_KEYS)
         names = cls.slot_names
         if isinstance(names, str) or not all(isinstance(n, str) and n.isidentifier() for n in names):
             raise TypeError(f"{cls.__name__}.slot_names must be a tuple of identifiers, got {names!r}")
@@ -82,22 +88,12 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
             raise ValueError(f"{cls.__name__}.slot_names has duplicates: {names!r}")
 
     def __init__(self, learning_rate: LearningRate = 0.01, decay: numbers.Real = 0.0, **kwargs):
-        cls_name = type(self).__name__
-        alias = kwargs.pop("lr", None)
-        if alias is not None:
-            default = inspect.signature(type(self).__init__).parameters["learning_rate"].default
-            if learning_rate != default and alias != learning_rate:
-                raise ValueError(
-                    f"{cls_name}: got learning_rate={learning_rate!r} and its alias lr={alias!r}; "
-                    "pass only one"
-                )
-            learning_rate = alias
+        # `lr=` was turned into `learning_rate=` by the outermost constructor call (_checks.py)
         unknown = sorted(set(kwargs) - _KERAS_OPTIONS)
         if unknown:
-            raise TypeError(f"{cls_name}() got an unexpected keyword argument {unknown[0]!r}")
-        lr_as_given = None
-        if not isinstance(learning_rate, LearningRateSchedule):
-            learning_rate = lr_as_given = check_number("learning_rate", learning_rate, low=0.0, low_open=True)
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+        learning_rate = check_learning_rate(learning_rate)  # what Keras takes; 0.0 included
+        lr_as_given = learning_rate if isinstance(learning_rate, float) else None
         decay = check_number("decay", decay, low=0.0)
         if kwargs.get("name") is None:
             kwargs["name"] = registered_name(type(self))
@@ -132,9 +128,20 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
 
     @learning_rate.setter
     def learning_rate(self, value):
+        # Checked as the constructor checks it, so whatever is set comes back from get_config
+        # in a form from_config (and load_model) accepts.
+        if hasattr(value, "dtype") and not isinstance(value, numbers.Real) and not callable(value):
+            value = float(ops.convert_to_numpy(value))  # a tensor or array, as Keras takes
+        value = check_learning_rate(value)
+        raw = _keras_compat.raw_learning_rate(self)
+        if isinstance(value, float) and not isinstance(raw, (keras.Variable, LearningRateSchedule)):
+            raise TypeError(
+                f"{type(self).__name__}: its learning_rate is a callable ({raw!r}), which holds "
+                f"no value, so it cannot be set to {value!r}; set a callable or a schedule, or "
+                "create the optimizer with a number as learning_rate"
+            )
         _KERAS_LEARNING_RATE.fset(self, value)
-        as_given = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        self._lr_as_given = float(value) if as_given else None
+        self._lr_as_given = value if isinstance(value, float) else None
 
     def learning_rate_at(self, step: int) -> float:
         """The learning rate that step `step` (0-based count of steps already applied) uses.
@@ -154,7 +161,13 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
     # -- slots -------------------------------------------------------------------------------
 
     def build(self, variables):
-        """Create one zero-initialised slot per declared name for every trainable variable."""
+        """Create one zero-initialised slot per declared name for every trainable variable.
+
+        Uses Keras's `add_optimizer_variables`, so a variable with `overwrite_with_gradient` gets
+        no slots (None), as in Keras's own optimizers. Building again does nothing.
+        """
+        if self.built:
+            return
         strategy = _keras_compat.current_tf_strategy()
         if strategy is not None and strategy is not self._strategy:
             raise ValueError(
@@ -163,14 +176,9 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
                 "`with strategy.scope():`, where the model is created and compiled"
             )
         super().build(variables)
-        slots: dict[str, list] = {name: [] for name in self.slot_names}
-        for variable in variables:
-            for name in self.slot_names:
-                if getattr(variable, "overwrite_with_gradient", False):
-                    slots[name].append(None)
-                else:
-                    slots[name].append(self.add_variable_from_reference(variable, name=name))
-        self._slots = slots
+        names = list(self.slot_names)
+        created = self.add_optimizer_variables(variables, names) if names else ()
+        self._slots = dict(zip(names, created))
 
     def get_slot(self, variable, name: str):
         """The slot `name` (one of `slot_names`) that belongs to model variable `variable`."""
@@ -183,7 +191,48 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
                 f"{type(self).__name__} has no slots yet: build it first "
                 "(optimizer.build(model.trainable_variables), or train a step)"
             )
+        plan = self.__dict__.get("_kerasopt_plan")  # packed execution's units (torch)
+        if plan is not None:
+            unit_slots = plan.slots_of.get(id(variable))
+            if unit_slots is not None:
+                return unit_slots[name]
         return self._slots[name][_keras_compat.variable_index(self, variable)]
+
+    # -- one step ----------------------------------------------------------------------------
+
+    #: Declare True when the rule is elementwise: each element of the new variable and slots
+    #: depends only on the same element of the gradient, the variable and the slots, and on
+    #: scalars shared by all variables (hyperparameters, the learning rate, `iterations`); the
+    #: rule reads state only through `get_slot` and never uses a variable's shape or name. On
+    #: torch the rule then runs once per unit of many variables (packed execution, _packed.py)
+    #: instead of once per variable, with the same results.
+    elementwise: bool = False
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if keras.backend.backend() != "torch":
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        import torch
+
+        # Keras's torch optimizers update under no_grad; its generic loop does not, so every
+        # keras.ops call in update_step would be recorded for autograd.
+        with torch.no_grad():
+            # not inside a stateless scope (values are the caller's tensors) nor while
+            # torch.compile traces the step (jit_compile=True), which fuses the rule itself
+            packed = self.elementwise and self.fast_paths and not torch.compiler.is_compiling()
+            if packed and not _keras_compat.in_stateless_scope():
+                from kerasopt_plugins.optimizers import _packed
+
+                return _packed.update(self, list(grads), list(trainable_variables), learning_rate)
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    def workspace_bytes(self) -> int:
+        """Bytes this optimizer holds outside `optimizer.variables`: packed execution's workspace.
+
+        At most a few units of `_packed.UNIT` elements per (dtype, device) group on torch; 0
+        elsewhere and before the first step.
+        """
+        plan = self.__dict__.get("_kerasopt_plan")
+        return 0 if plan is None else plan.workspace_bytes
 
     # -- config ------------------------------------------------------------------------------
 
@@ -202,4 +251,4 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
         return config
 
 
-PluginOptimizer.__init__ = with_type_checks(PluginOptimizer.__init__)
+PluginOptimizer.__init__ = with_type_checks(PluginOptimizer.__init__, from_keras=_KERAS_CONFIG_KEYS)

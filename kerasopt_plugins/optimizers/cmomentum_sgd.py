@@ -11,7 +11,7 @@ from kerasopt_plugins.optimizers.momentum_sgd import MomentumSGD
 from kerasopt_plugins.registry import register_optimizer
 
 
-@register_optimizer("cmomentum_sgd")
+@register_optimizer("cmomentum_sgd", example_config={"learning_rate": 0.1, "momentum": 0.9})
 class CMomentumSGD(MomentumSGD):
     """Bias-corrected ("centered") momentum: MomentumSGD without the slow start.
 
@@ -59,10 +59,3 @@ class CMomentumSGD(MomentumSGD):
             return super().update_step(gradient, variable, learning_rate)
         lr = self._corrected_rate(learning_rate, variable.dtype)
         self.ema_momentum_step(variable, self.get_slot(variable, "m"), gradient, self.momentum, lr)
-
-    def update_step_group(self, gradients, variables, learning_rate):
-        if not self.centered:
-            return super().update_step_group(gradients, variables, learning_rate)
-        for dtype, grads, members in self.variable_groups(gradients, variables):
-            lr = self._corrected_rate(learning_rate, dtype)
-            self.ema_momentum_steps(members, self.get_slots(members, "m"), grads, self.momentum, lr)

@@ -9,7 +9,7 @@ from kerasopt_plugins.optimizers.base import LearningRate, PluginOptimizer, chec
 from kerasopt_plugins.registry import register_optimizer
 
 
-@register_optimizer("momentum_sgd")
+@register_optimizer("momentum_sgd", example_config={"learning_rate": 0.1, "momentum": 0.9})
 class MomentumSGD(PluginOptimizer):
     """Momentum as an exponential moving average of the gradient, slot `m`.
 
@@ -35,6 +35,7 @@ class MomentumSGD(PluginOptimizer):
     """
 
     slot_names = ("m",)
+    elementwise = True
 
     def __init__(
         self, learning_rate: LearningRate = 0.01, momentum: numbers.Real = 0.0, **kwargs
@@ -47,8 +48,3 @@ class MomentumSGD(PluginOptimizer):
         # m <- b m + (1 - b) g; w <- w - lr m: one fused kernel on TensorFlow (PluginOptimizer)
         m = self.get_slot(variable, "m")
         self.ema_momentum_step(variable, m, gradient, self.momentum, learning_rate)
-
-    def update_step_group(self, gradients, variables, learning_rate):
-        # the same rule for many variables at once (multi-tensor on torch)
-        for _, grads, members in self.variable_groups(gradients, variables):
-            self.ema_momentum_steps(members, self.get_slots(members, "m"), grads, self.momentum, learning_rate)

@@ -7,7 +7,7 @@ from kerasopt_plugins.optimizers.base import PluginOptimizer
 from kerasopt_plugins.registry import register_optimizer
 
 
-@register_optimizer("vanilla_sgd")
+@register_optimizer("vanilla_sgd", example_config={"learning_rate": 0.1})
 class VanillaSGD(PluginOptimizer):
     """Plain gradient descent: every weight moves against its gradient.
 
@@ -27,11 +27,8 @@ class VanillaSGD(PluginOptimizer):
         >>> model.compile(optimizer="vanilla_sgd", loss="mse")
     """
 
+    elementwise = True
+
     def update_step(self, gradient, variable, learning_rate):
         # w <- w - g*lr: one fused kernel on TensorFlow, in place on torch (PluginOptimizer)
         self.sgd_step(variable, gradient, learning_rate)
-
-    def update_step_group(self, gradients, variables, learning_rate):
-        # the same rule for many variables at once (multi-tensor on torch)
-        for _, grads, members in self.variable_groups(gradients, variables):
-            self.sgd_steps(members, grads, learning_rate)

@@ -19,7 +19,8 @@ def fit(optimizer, callbacks, epochs=3, steps_per_execution=1, n=64, jit_compile
     return model, model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager-fn", "xla"])
+# jit_compile=True: XLA on TensorFlow and JAX, torch.compile on torch
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager-fn", "jit"])
 def test_legacy_decay_follows_the_closed_form(jit_compile):
     logger = LearningRateLogger()
     _, history = fit(VanillaSGD(learning_rate=0.1, decay=0.05), [logger], jit_compile=jit_compile)

@@ -7,8 +7,8 @@ import csv
 import keras
 import numpy as np
 import pytest
-from conftest import regression_data
-from probes import StateProbe, named_model, needs_steps_per_execution, numpy_stats, with_state
+from conftest import example_optimizer, regression_data
+from probes import StateProbe, named_model, needs_steps_per_execution, numpy_stats
 
 from kerasopt_plugins import get_optimizer, list_optimizers
 from kerasopt_plugins.callbacks import SlotLogger
@@ -23,7 +23,7 @@ def builtin_optimizers():
     }
 
 
-OPTIMIZERS = {**{name: (lambda n=name: with_state(n)) for name in list_optimizers()}, **builtin_optimizers()}
+OPTIMIZERS = {**{name: (lambda n=name: example_optimizer(n)) for name in list_optimizers()}, **builtin_optimizers()}
 
 
 def fit(optimizer, callbacks, epochs=2, jit_compile=False, steps_per_execution=1, n=64, batch_size=16):
@@ -50,7 +50,8 @@ def assert_matches_probe(logger, probe, every=1):
                 )
 
 
-@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager-fn", "xla"])
+# jit_compile=True: XLA on TensorFlow and JAX, torch.compile on torch
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager-fn", "jit"])
 @pytest.mark.parametrize("which", sorted(OPTIMIZERS))
 def test_every_statistic_matches_numpy_at_every_step(which, jit_compile):
     logger, probe = SlotLogger(), StateProbe()

@@ -31,10 +31,8 @@ def train(name):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh", name="hidden"),
                               keras.layers.Dense(1, name="out")], name="net")
-    optimizer = kerasopt_plugins.get_optimizer(name)
-    if "momentum" in optimizer.get_config():
-        optimizer = type(optimizer)(learning_rate=0.05, momentum=0.9)
-    model.compile(optimizer, "mse")
+    info = kerasopt_plugins.optimizer_info(name)  # the registry's example exercises the state
+    model.compile(info.cls(**info.example_config), "mse")
     logger = SlotLogger(statistics=["l2"])
     model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False, callbacks=[logger])
     return [w.tolist() for w in model.get_weights()], logger.records

@@ -28,10 +28,8 @@ def data():
     return x, (x @ rng.normal(size=(4, 1)) + 0.1).astype("float32")
 
 def make_optimizer(name):
-    optimizer = kerasopt_plugins.get_optimizer(name)
-    if "momentum" in optimizer.get_config():
-        optimizer = type(optimizer)(learning_rate=0.05, momentum=0.9)
-    return optimizer
+    info = kerasopt_plugins.optimizer_info(name)  # the registry's example exercises the state
+    return info.cls(**info.example_config)
 
 def train(strategy, name, epochs=2):
     x, y = data()

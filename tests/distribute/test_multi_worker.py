@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -95,7 +94,6 @@ def test_two_workers_match_single_device_training(tmp_path):
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     processes = []
-    start = time.monotonic()
     try:
         for index in range(2):
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
@@ -110,7 +108,6 @@ def test_two_workers_match_single_device_training(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    assert time.monotonic() - start < 120
     for p, (_, err) in zip(processes, outputs):
         assert p.returncode == 0, err[-4000:]
     reference = single_device_weights()

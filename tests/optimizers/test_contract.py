@@ -1,4 +1,9 @@
-"""The contract every registered optimizer keeps, parametrized from the registry itself."""
+"""The contract every registered optimizer keeps, parametrized from the registry itself.
+
+Each optimizer is made from its record's `example_config` (`example_optimizer`), the small
+configuration its author declared at registration to exercise its state; the defaults are
+tested by name (`test_constructible_by_name_with_defaults`, `test_compile_by_string_and_fit`).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,8 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import regression_data, run_python, small_model
+from conftest import example_optimizer, regression_data, run_python, small_model
 
-import kerasopt_plugins
 from kerasopt_plugins import list_optimizers, optimizer_info
 
 NAMES = list_optimizers()
@@ -32,7 +36,7 @@ def test_constructible_by_name_with_defaults(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_one_step_is_finite_and_moves_the_weight(name):
-    opt = optimizer_info(name).cls(learning_rate=0.1)
+    opt = example_optimizer(name)
     var = keras.Variable(np.array([1.0, -2.0, 3.0], dtype="float32"))
     opt.apply([keras.ops.convert_to_tensor(np.array([0.5, -0.5, 1.0], dtype="float32"))], [var])
     value = keras.ops.convert_to_numpy(var)
@@ -42,20 +46,39 @@ def test_one_step_is_finite_and_moves_the_weight(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_example_config_exercises_every_slot(name):
+    """The record's example is what every other test here trains with: it must move the state."""
+    info = optimizer_info(name)
+    opt = example_optimizer(name)
+    for key, value in info.example_config.items():
+        assert opt.get_config()[key] == value, f"{name}: example_config[{key!r}] not kept"
+    var = keras.Variable(np.array([1.0, -2.0, 3.0], dtype="float32"))
+    for grad in ([0.5, -0.5, 1.0], [0.25, 1.0, -1.0], [1.0, 0.5, 0.5]):
+        opt.apply([keras.ops.convert_to_tensor(np.array(grad, dtype="float32"))], [var])
+    for slot in info.slot_names:
+        value = keras.ops.convert_to_numpy(opt.get_slot(var, slot))
+        assert np.all(np.isfinite(value)) and np.any(value != 0), (
+            f"{name}: slot {slot!r} is still zero after 3 steps with example_config="
+            f"{dict(info.example_config)!r}; register it with an example_config that uses it"
+        )
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_config_round_trip_is_exact(name):
     info = optimizer_info(name)
-    opt = info.cls(learning_rate=0.05, decay=0.25)
+    opt = example_optimizer(name, decay=0.25)
     config = opt.get_config()
     for arg in info.hyperparameters:
         assert arg in config, f"{name}: constructor argument {arg!r} missing from get_config()"
     again = info.cls.from_config(json.loads(json.dumps(config)))
     assert again.get_config() == config
-    assert config["learning_rate"] == 0.05 and config["decay"] == 0.25
+    for key, value in {**info.example_config, "decay": 0.25}.items():
+        assert config[key] == value, f"{name}: {key}={value!r} came back as {config[key]!r}"
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_serialize_to_json_and_back_without_custom_objects(name):
-    opt = optimizer_info(name).cls(learning_rate=0.05)
+    opt = example_optimizer(name)
     text = json.dumps(keras.saving.serialize_keras_object(opt))
     again = keras.saving.deserialize_keras_object(json.loads(text))
     assert type(again) is type(opt)
@@ -73,10 +96,16 @@ def test_compile_by_string_and_fit(name):
     assert int(model.optimizer.iterations) == 8
 
 
-def _minimise_quadratic(cls, steps=300):
+TORCH_COMPILE = (
+    "jit_compile=True on torch is torch.compile, tens of seconds of C++ compilation per model on a "
+    "CPU; the compiled torch step is checked once per optimizer by tests/callbacks' jit variants"
+)
+
+
+def _minimise_quadratic(name, steps=300):
     target = np.array([1.5, -0.5, 2.0], dtype="float32")
     var = keras.Variable(np.zeros(3, dtype="float32"))
-    opt = cls(learning_rate=0.1)
+    opt = example_optimizer(name)
     for _ in range(steps):
         grad = 2.0 * (keras.ops.convert_to_numpy(var) - target)
         opt.apply([keras.ops.convert_to_tensor(grad)], [var])
@@ -85,19 +114,19 @@ def _minimise_quadratic(cls, steps=300):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_converges_on_a_quadratic(name):
-    value, target = _minimise_quadratic(optimizer_info(name).cls)
+    value, target = _minimise_quadratic(name)
     np.testing.assert_allclose(value, target, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_jit_compile_on_and_off_agree(name):
     if keras.backend.backend() == "torch":
-        pytest.skip("jit_compile is not used by the torch backend's fit")
+        pytest.skip(TORCH_COMPILE)
     x, y = regression_data()
     weights = []
     for jit in (False, True):
         model = small_model()
-        model.compile(optimizer=optimizer_info(name).cls(learning_rate=0.05), loss="mse", jit_compile=jit)
+        model.compile(optimizer=example_optimizer(name), loss="mse", jit_compile=jit)
         model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False)
         weights.append([keras.ops.convert_to_numpy(w) for w in model.trainable_variables])
     for a, b in zip(*weights):
@@ -145,11 +174,8 @@ def fresh_process_report(tmp_path_factory):
     expected = {}
     for name in NAMES:
         cls = optimizer_info(name).cls
-        hyper = {"learning_rate": 0.05, "decay": 0.1}
-        if "momentum" in optimizer_info(name).hyperparameters:
-            hyper["momentum"] = 0.9
         model = small_model()
-        model.compile(optimizer=cls(**hyper), loss="mse")
+        model.compile(optimizer=example_optimizer(name, decay=0.1), loss="mse")
         model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
         model.save(root / f"{name}.keras")
         np.savez(root / f"{name}_slots.npz",
@@ -186,13 +212,10 @@ def test_keras_file_reloads_in_a_fresh_process(name, fresh_process_report):
 def test_embedding_gradients_train_like_the_dense_path(name):
     """On TensorFlow without XLA an Embedding's gradient is IndexedSlices; XLA densifies it."""
     if keras.backend.backend() == "torch":
-        pytest.skip("jit_compile is not used by the torch backend's fit")
+        pytest.skip(TORCH_COMPILE)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 20, size=(64, 5))
     y = rng.normal(size=(64, 1)).astype("float32")
-    hyper = {"learning_rate": 0.1}
-    if "momentum" in optimizer_info(name).hyperparameters:
-        hyper["momentum"] = 0.9
     tables = []
     for jit in (False, True):
         keras.utils.set_random_seed(0)
@@ -200,7 +223,7 @@ def test_embedding_gradients_train_like_the_dense_path(name):
             keras.Input((5,), dtype="int32"), keras.layers.Embedding(20, 4),
             keras.layers.Flatten(), keras.layers.Dense(1),
         ])
-        model.compile(optimizer=optimizer_info(name).cls(**hyper), loss="mse", jit_compile=jit)
+        model.compile(optimizer=example_optimizer(name), loss="mse", jit_compile=jit)
         before = keras.ops.convert_to_numpy(model.layers[0].embeddings).copy()
         model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
         tables.append(keras.ops.convert_to_numpy(model.layers[0].embeddings))

@@ -29,10 +29,8 @@ for name in kerasopt_plugins.list_optimizers():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh", name="hidden"),
                               keras.layers.Dense(1, name="out")], name="net")
-    optimizer = kerasopt_plugins.get_optimizer(name)
-    if "momentum" in optimizer.get_config():
-        optimizer = type(optimizer)(learning_rate=0.05, momentum=0.9, decay=0.01)
-    model.compile(optimizer, "mse")
+    info = kerasopt_plugins.optimizer_info(name)  # the registry's example exercises the state
+    model.compile(info.cls(**{{**info.example_config, "decay": 0.01}}), "mse")
     model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
     model.save(f"{{out}}/{{name}}.keras")
 """

@@ -5,8 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import regression_data
-from probes import with_state
+from conftest import example_optimizer, regression_data
 
 from kerasopt_plugins import list_optimizers
 from kerasopt_plugins.callbacks import SlotLogger
@@ -33,12 +32,12 @@ def test_fit_under_mixed_policy_matches_float32(policy, dtype_policy, name):
     x, y = regression_data(64)
     policy("float32")
     reference = model()
-    reference.compile(with_state(name), "mse")
+    reference.compile(example_optimizer(name), "mse")
     reference.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
 
     policy(dtype_policy)
     mixed = model()
-    optimizer = with_state(name)
+    optimizer = example_optimizer(name)
     if dtype_policy == "mixed_float16":
         # Keras would wrap it itself with an initial scale of 2**15, whose first steps overflow
         # and are skipped; a small scale keeps every step, so the float32 run is comparable.
@@ -69,7 +68,7 @@ def test_keras_wraps_plugin_optimizers_for_mixed_float16_and_skipped_steps_are_n
     policy("mixed_float16")
     x, y = regression_data(64)
     net = model()
-    net.compile(with_state("momentum_sgd"), "mse")  # Keras wraps it: initial scale 2**15
+    net.compile(example_optimizer("momentum_sgd"), "mse")  # Keras wraps it: initial scale 2**15
     logger, steps = SlotLogger(statistics=["l2"]), __import__("kerasopt_plugins").callbacks.IterationLogger()
     net.fit(x * 1e3, y * 1e3, batch_size=16, epochs=2, verbose=0, shuffle=False, callbacks=[logger, steps])
     assert isinstance(net.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -83,7 +82,7 @@ def test_keras_wraps_plugin_optimizers_for_mixed_float16_and_skipped_steps_are_n
 @pytest.mark.parametrize("name", list_optimizers())
 def test_float16_variables_get_float16_slots_like_keras(name):
     variables = [keras.Variable(np.ones((3, 2)), dtype="float16"), keras.Variable(np.ones(2), dtype="float32")]
-    optimizer = with_state(name)
+    optimizer = example_optimizer(name)
     optimizer.build(variables)
     keras_sgd = keras.optimizers.SGD(0.01, momentum=0.9)
     keras_sgd.build(variables)

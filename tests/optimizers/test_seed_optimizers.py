@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import BACKEND, example_optimizer
 
 from kerasopt_plugins import CMomentumSGD, MomentumSGD, VanillaSGD
 
@@ -145,6 +146,15 @@ def test_decay_composes_with_a_schedule():
     np.testing.assert_allclose([opt.learning_rate_at(t) for t in range(6)], want, rtol=1e-5)
 
 
+def _applying(optimizer, variables):
+    return lambda g: optimizer.apply(g, variables)  # the variables closed over, not arguments
+
+
+@pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="compiled TensorFlow graphs (tf.function, XLA); the eager comparison with fast_paths on "
+    "and off, on every backend, is tests/optimizers/test_fast_paths.py's",
+)
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["tf-function", "xla"])
 @pytest.mark.parametrize(
     "name, kernel",
@@ -155,51 +165,24 @@ def test_decay_composes_with_a_schedule():
     ],
 )
 def test_fused_kernel_path_is_bit_identical_to_the_keras_ops_path(name, kernel, jit_compile):
-    """On TensorFlow's CPU, ema_momentum_step and sgd_step run as fused kernels; they change nothing."""
-    import kerasopt_plugins
+    """In a tf.function (with and without XLA) on TensorFlow's CPU, ema_momentum_step and
+    sgd_step run as fused kernels; they change nothing."""
+    import tensorflow as tf
 
     rng = np.random.default_rng(3)
     start = [rng.normal(size=s).astype(np.float32) for s in [(5, 3), (3,)]]
     grads = [[rng.normal(size=w.shape).astype(np.float32) for w in start] for _ in range(20)]
     results = {}
-    for fused in (True, False):
+    for fast in (True, False):
         variables = [keras.Variable(w) for w in start]
-        extra = {} if name == "vanilla_sgd" else {"momentum": 0.9}
-        optimizer = kerasopt_plugins.get_optimizer(name, learning_rate=0.05, decay=0.01, **extra)
-        optimizer.fused_kernels = fused
+        optimizer = example_optimizer(name, decay=0.01)
+        optimizer.fast_paths = fast
         optimizer.build(variables)
-        def step(g, optimizer=optimizer, variables=variables):
-            optimizer.apply(g, variables)
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            apply = step
-            step = tf.function(lambda g: apply(g), jit_compile=jit_compile)  # variables: closed over
+        step = tf.function(_applying(optimizer, variables), jit_compile=jit_compile)
         for g in grads:
             step([keras.ops.convert_to_tensor(x) for x in g])
-        if keras.backend.backend() == "tensorflow":  # the fused kernel ran, or did not
-            graph = step.get_concrete_function([keras.ops.convert_to_tensor(x) for x in grads[0]]).graph
-            assert (kernel in {op.type for op in graph.get_operations()}) == fused
-        results[fused] = [keras.ops.convert_to_numpy(x) for x in variables + list(optimizer.variables)]
+        graph = step.get_concrete_function([keras.ops.convert_to_tensor(x) for x in grads[0]]).graph
+        assert (kernel in {op.type for op in graph.get_operations()}) == fast  # the kernel ran, or did not
+        results[fast] = [keras.ops.convert_to_numpy(x) for x in variables + list(optimizer.variables)]
     for a, b in zip(results[True], results[False]):
         np.testing.assert_array_equal(a, b)
-
-
-def test_vanilla_sgd_fast_path_is_bit_identical():
-    """On torch, PluginOptimizer's assign_sub runs in place; elsewhere both runs are the same."""
-    import kerasopt_plugins
-
-    rng = np.random.default_rng(4)
-    start = rng.normal(size=(6, 2)).astype(np.float32)
-    grads = [rng.normal(size=(6, 2)).astype(np.float32) for _ in range(10)]
-    results = []
-    for fused in (True, False):
-        variable = keras.Variable(start)
-        optimizer = kerasopt_plugins.VanillaSGD(learning_rate=0.07, decay=0.02)
-        optimizer.fused_kernels = fused
-        for g in grads:
-            optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
-        results.append(keras.ops.convert_to_numpy(variable))
-    np.testing.assert_array_equal(results[0], results[1])
-    assert not np.array_equal(results[0], start)
