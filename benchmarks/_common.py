@@ -3,17 +3,64 @@
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import os
 import platform
 import random
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable
 
 RESULTS = Path(__file__).parent / "results"
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def example_module(name: str):
+    """Import docs/examples/<name>.py once per process (its optimizer registers itself on import).
+
+    Loaded by path, not by putting docs/examples on sys.path; cached in sys.modules under its
+    own name, so a second call (step_time and fit_time in one process) does not register the
+    same name twice.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def optimizer_memory(optimizer) -> dict:
+    """Bytes an optimizer holds: `state_bytes` (its per-parameter variables, scalars such as the
+    step count excluded) and `workspace_bytes` (what it holds outside `optimizer.variables`,
+    e.g. scratch buffers, as its own `workspace_bytes()` reports; 0 where it has no such method).
+    """
+    import math
+
+    import numpy as np
+
+    state = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in optimizer.variables if len(v.shape))
+    workspace = getattr(optimizer, "workspace_bytes", lambda: 0)()
+    return {"state_bytes": int(state), "workspace_bytes": int(workspace)}
+
+
+def human_bytes(n: float) -> str:
+    """1234567 -> '1.2M' (powers of 1024): short enough for a table column."""
+    if n < 1024:
+        return f"{n:.0f}"
+    for unit in ("K", "M", "G"):
+        n /= 1024
+        if n < 1024 or unit == "G":
+            return f"{n:.1f}{unit}"
 
 
 def machine() -> dict:

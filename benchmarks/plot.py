@@ -29,18 +29,18 @@ def main(argv=None) -> int:
         payload = newest(backend)
         if payload:
             rows += [dict(r, backend=backend) for r in payload["results"] if "twin" in r]
-    cases = ["momentum_sgd", "vanilla_sgd", "optax_sgd_momentum"]
+    cases = list(dict.fromkeys(r["case"] for r in rows))  # every case that has a twin, in table order
     groups = sorted({(r["backend"], r["mode"], r["layout"]) for r in rows}, key=lambda g: (g[0], g[1], g[2]))
     figure = Figure(figsize=(12, 4.5))
     axes = figure.subplots()
-    width = 0.27
+    width = 0.8 / max(len(cases), 1)
     for i, case in enumerate(cases):
         xs, ys, lo, hi = [], [], [], []
         for j, group in enumerate(groups):
             match = [r for r in rows if (r["backend"], r["mode"], r["layout"]) == group and r["case"] == case]
             if match:
                 r = match[0]
-                xs.append(j + (i - 1) * width)
+                xs.append(j + (i - (len(cases) - 1) / 2) * width)
                 ys.append(r["ratio_of_medians"])
                 lo.append(r["ratio_of_medians"] - r["round_ratio_min"])
                 hi.append(r["round_ratio_max"] - r["ratio_of_medians"])

@@ -41,19 +41,59 @@ def test_callback_overhead_smoke(tmp_path):
             assert math.isfinite(row["ratio_of_medians"]) and (row["target"] is None or row["target"] > 1)
 
 
+WORDS = {"momentum": 5, "vanilla": 3, "adam": 7}  # words read + written per parameter, per pair
+PAIR_OF = {
+    "momentum_sgd": "momentum", "keras_sgd_momentum": "momentum", "optax_sgd_momentum": "momentum",
+    "vanilla_sgd": "vanilla", "keras_sgd": "vanilla", "guide_adam": "adam", "keras_adam": "adam",
+}
+SLOTS = {"momentum_sgd": 1, "keras_sgd_momentum": 1, "vanilla_sgd": 0, "keras_sgd": 0, "guide_adam": 2, "keras_adam": 2}
+
+
+def check_step_time_rows(rows):
+    """What every step_time row must satisfy, whatever the layout, mode or backend."""
+    for row in rows:
+        words = row["words"] if row["case"] == "copy" else WORDS[PAIR_OF[row["case"]]]
+        assert row["words"] == words and row["bytes_per_step"] == words * 4 * row["elements"]
+        assert 0 < row["elements"] <= row["parameters"]
+        assert math.isfinite(row["gb_per_s"]) and row["gb_per_s"] > 0
+        assert row["workspace_bytes"] >= 0 and row["state_bytes"] >= 0
+        if row["case"] in SLOTS:
+            # float32 slots, one per parameter each: Keras's and ours alike
+            assert row["state_bytes"] == SLOTS[row["case"]] * 4 * row["parameters"]
+        if row["case"] in ("momentum_sgd", "vanilla_sgd", "guide_adam"):
+            assert row["twin"] == {"momentum_sgd": "keras_sgd_momentum", "vanilla_sgd": "keras_sgd",
+                                   "guide_adam": "keras_adam"}[row["case"]]
+            assert math.isfinite(row["ratio_of_medians"]) and row["round_ratio_min"] <= row["round_ratio_max"]
+
+
 @pytest.mark.slow
 def test_step_time_smoke(tmp_path):
-    rows = run("step_time.py", tmp_path, "--layouts", "one_big,bert_base")["results"]
+    rows = run("step_time.py", tmp_path, "--layouts", "one_big,bert_base", "--pairs", "momentum,vanilla")["results"]
     cases = {(r["layout"], r["mode"], r["case"]) for r in rows}
     assert ("bert_base", rows[0]["mode"], "momentum_sgd") in cases
-    for row in rows:
-        words = {"vanilla_sgd": 3, "keras_sgd": 3, "copy": row["words"]}.get(row["case"], 5)
-        assert row["words"] == words and row["bytes_per_step"] == words * 4 * row["parameters"]
-        assert math.isfinite(row["gb_per_s"]) and row["gb_per_s"] > 0
-        if row["case"] == "momentum_sgd":
-            assert row["twin"] == "keras_sgd_momentum" and math.isfinite(row["ratio_of_medians"])
-            assert row["state_bytes"] == 4 * row["parameters"]  # one float32 slot per parameter
+    check_step_time_rows(rows)
+    assert all(r["elements"] == r["parameters"] and r["gradient"] == "dense" for r in rows)
     assert {r["variables"] for r in rows if r["layout"] == "bert_base"} == {197}
+
+
+@pytest.mark.slow
+def test_step_time_smoke_adam_and_sparse_embedding(tmp_path):
+    rows = run("step_time.py", tmp_path, "--layouts", "one_big,sparse_embedding")["results"]
+    check_step_time_rows(rows)
+    modes = {r["mode"] for r in rows}
+    for layout in ("one_big", "sparse_embedding"):
+        for mode in modes:
+            got = {r["case"] for r in rows if (r["layout"], r["mode"]) == (layout, mode)}
+            assert {"momentum_sgd", "keras_sgd_momentum", "vanilla_sgd", "keras_sgd", "guide_adam",
+                    "keras_adam", "copy"} <= got
+    sparse = [r for r in rows if r["layout"] == "sparse_embedding"]
+    assert {(r["variables"], r["parameters"] % 30522) for r in sparse} == {(1, 0)}  # one 30522-row table
+    width = sparse[0]["parameters"] // 30522
+    for row in sparse:
+        if row["gradient"] == "IndexedSlices":  # TensorFlow: a plain step needs the 64 touched rows only
+            assert row["elements"] == (64 * width if PAIR_OF.get(row["case"]) == "vanilla" else row["parameters"])
+        else:
+            assert row["gradient"].startswith("dense") and row["elements"] == row["parameters"]
 
 
 @pytest.mark.slow
@@ -62,8 +102,20 @@ def test_import_time_smoke(tmp_path):
     assert result["importtime_beyond_keras_ms"]["median"] > 0
 
 
+FIT_CASES = {"momentum_sgd", "keras_sgd_momentum", "vanilla_sgd", "keras_sgd", "guide_adam", "keras_adam"}
+
+
 @pytest.mark.slow
-def test_fit_time_smoke(tmp_path):
-    rows = run("fit_time.py", tmp_path)["results"]
-    assert set(rows) == {"momentum_sgd", "keras_sgd_momentum", "vanilla_sgd", "keras_sgd"}
-    assert rows["momentum_sgd"]["twin"] == "keras_sgd_momentum" and math.isfinite(rows["momentum_sgd"]["ratio_of_medians"])
+@pytest.mark.parametrize("model, pairs, cases", [
+    ("embedding", "momentum,vanilla,adam", FIT_CASES),
+    ("mlp", "adam", {"guide_adam", "keras_adam"}),
+])
+def test_fit_time_smoke(tmp_path, model, pairs, cases):
+    rows = run("fit_time.py", tmp_path, "--model", model, "--pairs", pairs)["results"]
+    assert set(rows) == cases
+    for name, row in rows.items():
+        assert row["model"] == model and row["runs"] == 2 and row["min_s"] <= row["median_s"] <= row["max_s"]
+        assert row["state_bytes"] == SLOTS[name] * 4 * row["parameters"] and row["workspace_bytes"] >= 0
+    assert rows["guide_adam"]["twin"] == "keras_adam" and math.isfinite(rows["guide_adam"]["ratio_of_medians"])
+    if "momentum_sgd" in rows:
+        assert rows["momentum_sgd"]["twin"] == "keras_sgd_momentum" and math.isfinite(rows["momentum_sgd"]["ratio_of_medians"])
