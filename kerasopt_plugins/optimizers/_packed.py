@@ -1,25 +1,28 @@
-"""Packed execution on torch: an elementwise rule runs once per unit of many elements, not once per variable.
+"""Packed execution on torch: an elementwise rule runs once per pack or chunk, not once per variable.
 
 Keras calls `update_step` once per variable. TensorFlow and JAX trace that loop into one
-program; torch runs it eagerly, so a model with hundreds of small variables pays Python and
-one kernel launch per variable and per operation of the rule. For a rule declared
-``elementwise = True`` (each output element depends only on the same element of the gradient,
-the variable and its slots, and on scalars shared by all variables), PluginOptimizer instead cuts
-the variables of each (dtype, device) group into *units* and calls the rule once per unit:
+program; torch runs it eagerly, so a model with hundreds of small variables pays Python and one
+kernel launch per variable and per operation of the rule, and a rule written in keras.ops
+allocates a full-size temporary per operation (for a large variable: megabytes, page faults and
+a pass over memory each). For a rule declared ``elementwise = True`` (each output element
+depends only on the same element of the gradient, the variable and its slots, and on scalars
+shared by all variables), PluginOptimizer groups the variables by dtype and device and calls the
+rule once per unit:
 
 * variables of fewer than `UNIT` elements are packed: their values, gradients and slots are
   copied into one flat workspace (one multi-tensor copy per array), the rule runs once on it,
   and the results are copied back;
-* a larger variable runs as it is, one call of the rule: there a launch costs nothing next to
-  the memory traffic.
+* on a CPU, a variable of at least `UNIT` elements runs in chunks of `CHUNK` elements, views of
+  its own storage (no copy), so the rule's temporaries stay small and in cache;
+* elsewhere (a GPU), a large variable runs as it is.
 
-The rule sees Keras Variables throughout: a pack's variable and slots are Keras Variables whose
-storage is the workspace (`_keras_compat.torch_alias_variable`), and `PluginOptimizer.get_slot`
-maps a pack's variable to its slots. The operations are the rule's own,
-in the same order, so results are bit-identical to the per-variable path (tested for every
-registered elementwise optimizer). The workspace is bounded: fewer than `UNIT` elements per
-array (the variable, the gradient, each slot) and group; `PluginOptimizer.workspace_bytes()`
-reports it.
+The rule sees Keras Variables throughout: a unit's variable and slots are Keras Variables whose
+storage is the workspace or the chunk (`_keras_compat.torch_alias_variable`), and
+`PluginOptimizer.get_slot` maps a unit's variable to its slots. The operations are the rule's
+own, in the same order, so results are bit-identical to one call per variable (tested for
+every registered elementwise optimizer). The workspace is bounded: fewer than `UNIT` elements
+per array (the variable, the gradient, each slot) and group; `PluginOptimizer.workspace_bytes()`
+reports it. Chunks are views, not copies.
 
 Imported only on the torch backend, from inside the methods that need it.
 """
@@ -35,44 +38,70 @@ from kerasopt_plugins.optimizers import _keras_compat
 #: Variables of fewer elements are packed, up to this many per pack (256 KiB of float32: a
 #: pack's arrays and the rule's temporaries stay in cache).
 UNIT = 1 << 16
+#: Larger variables on a CPU run in chunks of this many elements (4 MiB of float32): the rule's
+#: temporaries are reused from the allocator's free lists instead of mapped anew each step,
+#: while a call per chunk costs little next to the chunk's memory traffic.
+CHUNK = 1 << 20
 
 
-class _Pack:
-    """One call of the rule over several small variables, through the workspace."""
+class _Unit:
+    """One call of the rule: a Keras variable and its slots over the workspace or a chunk."""
 
-    __slots__ = ("indices", "variable", "slots", "gradient", "members", "member_slots", "views")
+    __slots__ = ("indices", "variable", "slots", "chunk", "gradient", "members", "member_slots", "views")
 
-    def __init__(self, indices, variable, slots, gradient, members, member_slots, views):
+    def __init__(self, indices, variable, slots, chunk=None, gradient=None, members=(), member_slots=None, views=None):
         self.indices = indices  # positions in the variable list
-        self.variable = variable  # the Keras Variable the rule updates (workspace storage)
-        self.slots = slots  # {slot name: Keras Variable over the workspace}
-        self.gradient = gradient  # the flat workspace gradient
-        self.members = members  # the packed model variables
-        self.member_slots = member_slots  # {slot name: their slots}
-        self.views = views  # {array: workspace views shaped like each member}
+        self.variable = variable  # the Keras Variable the rule updates
+        self.slots = slots  # {slot name: Keras Variable}
+        self.chunk = chunk  # (start, stop) in a large variable's storage; None for a pack
+        # packs only: the flat workspace gradient, the packed variables and their slots, and
+        # {array: workspace views shaped like each packed variable}
+        self.gradient = gradient
+        self.members = members
+        self.member_slots = member_slots or {}
+        self.views = views or {}
 
 
 class Plan:
-    """How one list of variables is cut into packs; built on first use, kept while valid."""
+    """How one list of variables is cut into units; built on first use, kept while valid."""
 
     def __init__(self, optimizer, variables):
+        storage = _keras_compat.torch_storage
         self.key = tuple(map(id, variables))
         self.slot_table = optimizer._slots  # a rebuilt optimizer has a new table
-        self.packs: list[_Pack] = []
-        self.loose: list[int] = []  # large variables: one call of the rule each
+        self.units: list[_Unit] = []
+        self.loose: list[int] = []  # large variables off the CPU: one call of the rule each
         self.workspace_bytes = 0
+        self._aliased: list[tuple] = []  # (Keras variable, the storage its chunks are views of)
         names = optimizer.slot_names
         slots = [{n: optimizer.get_slot(v, n) for n in names} for v in variables]
         groups: dict[tuple, list[int]] = {}
         for i, variable in enumerate(variables):
-            tensor = _keras_compat.torch_storage(variable)
+            tensor = storage(variable)
+            owners = {"variable": variable, **slots[i]}
             if tensor.numel() < UNIT:
                 groups.setdefault((tensor.dtype, tensor.device), []).append(i)
+            elif tensor.device.type == "cpu" and all(storage(o).is_contiguous() for o in owners.values()):
+                self._chunk(i, owners)
             else:
                 self.loose.append(i)
         for (dtype, device), members in groups.items():
             self._pack(variables, slots, members, dtype, device, names)
-        self.slots_of = {id(pack.variable): pack.slots for pack in self.packs}
+        self.slots_of = {id(unit.variable): unit.slots for unit in self.units}
+
+    def _chunk(self, i, owners):
+        flats = {}
+        for name, owner in owners.items():
+            tensor = _keras_compat.torch_storage(owner)
+            self._aliased.append((owner, tensor))
+            flats[name] = tensor.view(-1)
+        size = flats["variable"].numel()
+        alias = _keras_compat.torch_alias_variable
+        for start in range(0, size, CHUNK):
+            stop = min(start + CHUNK, size)
+            arrays = {name: alias(flat[start:stop], f"chunk_{i}_{start}_{name}") for name, flat in flats.items()}
+            variable = arrays.pop("variable")
+            self.units.append(_Unit((i,), variable, arrays, chunk=(start, stop)))
 
     def _pack(self, variables, slots, members, dtype, device, names):
         sizes = {i: math.prod(variables[i].shape) for i in members}
@@ -96,21 +125,26 @@ class Plan:
                 for a in arrays:
                     views[a].append(buffers[a][offset : offset + sizes[i]].view(variables[i].shape))
                 offset += sizes[i]
-            self.packs.append(
-                _Pack(
+            self.units.append(
+                _Unit(
                     tuple(pack),
                     alias(buffers["variable"][:n], f"pack_{k}"),
                     {name: alias(buffers[name][:n], f"pack_{k}_{name}") for name in names},
-                    buffers["gradient"][:n],
-                    [variables[i] for i in pack],
-                    {name: [slots[i][name] for i in pack] for name in names},
-                    views,
+                    gradient=buffers["gradient"][:n],
+                    members=[variables[i] for i in pack],
+                    member_slots={name: [slots[i][name] for i in pack] for name in names},
+                    views=views,
                 )
             )
 
     def valid(self, optimizer, variables) -> bool:
-        """The same variable list and slot table as when the plan was made."""
-        return self.key == tuple(map(id, variables)) and self.slot_table is optimizer._slots
+        """The same variable list and slot table, and the same storage under every chunk."""
+        storage = _keras_compat.torch_storage
+        return (
+            self.key == tuple(map(id, variables))
+            and self.slot_table is optimizer._slots
+            and all(storage(owner) is tensor for owner, tensor in self._aliased)
+        )
 
 
 def plan_for(optimizer, variables) -> Plan:
@@ -122,24 +156,34 @@ def plan_for(optimizer, variables) -> Plan:
 
 @torch.no_grad()
 def update(optimizer, gradients, variables, learning_rate) -> None:
-    """Run `optimizer.update_step` over `variables`, pack by pack (see the module docstring)."""
+    """Run `optimizer.update_step` over `variables`, unit by unit (see the module docstring)."""
     plan = plan_for(optimizer, variables)
     storage = _keras_compat.torch_storage
     loose = list(plan.loose)
-    for pack in plan.packs:
-        grads = [gradients[i] for i in pack.indices]
-        dtype = pack.gradient.dtype
+    flat_gradients: dict[int, torch.Tensor] = {}
+    for unit in plan.units:
+        grads = [gradients[i] for i in unit.indices]
+        dtype = storage(unit.variable).dtype
         if not all(isinstance(g, torch.Tensor) and g.dtype == dtype for g in grads):
-            loose.extend(pack.indices)  # a gradient of another dtype: the rule's casts decide
+            # a gradient of another dtype: the rule's own casts decide, one variable at a time
+            if unit.chunk is None or unit.chunk[0] == 0:
+                loose.extend(unit.indices)
             continue
-        arrays = {"variable": [storage(v) for v in pack.members], "gradient": grads}
-        for name, owners in pack.member_slots.items():
+        if unit.chunk is not None:
+            (i,) = unit.indices
+            flat = flat_gradients.get(i)
+            if flat is None:
+                flat = flat_gradients[i] = grads[0].reshape(-1)
+            optimizer.update_step(flat[unit.chunk[0] : unit.chunk[1]], unit.variable, learning_rate)
+            continue
+        arrays = {"variable": [storage(v) for v in unit.members], "gradient": grads}
+        for name, owners in unit.member_slots.items():
             arrays[name] = [storage(s) for s in owners]
         for name, tensors in arrays.items():
-            torch._foreach_copy_(pack.views[name], tensors)
-        optimizer.update_step(pack.gradient, pack.variable, learning_rate)
+            torch._foreach_copy_(unit.views[name], tensors)
+        optimizer.update_step(unit.gradient, unit.variable, learning_rate)
         for name, tensors in arrays.items():
             if name != "gradient":
-                torch._foreach_copy_(tensors, pack.views[name])
+                torch._foreach_copy_(tensors, unit.views[name])
     for i in loose:
         optimizer.update_step(gradients[i], variables[i], learning_rate)

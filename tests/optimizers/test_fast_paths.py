@@ -19,19 +19,20 @@ import kerasopt_plugins
 from kerasopt_plugins import MomentumSGD, PluginOptimizer, list_optimizers, optimizer_info
 from kerasopt_plugins.optimizers import _keras_compat
 
-# With UNIT = 64 on torch: (7, 5), (5,) and () share a pack, (1, 1, 3) float16 is a pack of its
-# own, (300, 300) and (20, 4) are large (one call of the rule each).
+# With UNIT = 64 and CHUNK = 1000 on torch: (7, 5), (5,) and () share a pack, (1, 1, 3) float16
+# is a pack of its own, (300, 300) runs in 90 chunks and (20, 4) in one.
 SHAPES = [(7, 5), (5,), (300, 300), (), (1, 1, 3), (20, 4)]
 DTYPES = ["float32", "float32", "float32", "float32", "float16", "float32"]
 
 
 @pytest.fixture
 def small_units(monkeypatch):
-    """Units of 64 elements, so small test variables exercise packs and chunks."""
+    """Packs of up to 64 elements and chunks of 1000, so small test variables exercise both."""
     if BACKEND == "torch":
         from kerasopt_plugins.optimizers import _packed
 
         monkeypatch.setattr(_packed, "UNIT", 64)
+        monkeypatch.setattr(_packed, "CHUNK", 1000)
 
 
 def _make(name, **extra):
@@ -100,17 +101,15 @@ def test_fast_paths_are_bit_identical_to_the_plain_path(name, small_units):
 
 @pytest.mark.skipif(BACKEND != "torch", reason="packed execution runs on torch only")
 @pytest.mark.parametrize("name", [n for n in list_optimizers() if optimizer_info(n).cls.elementwise] + ["guide_adam"])
-def test_packed_execution_is_bit_identical_to_one_call_per_variable(name, monkeypatch, request):
-    from kerasopt_plugins.optimizers import _packed
-
+def test_packed_execution_is_bit_identical_to_one_call_per_variable(name, small_units, request):
     if name == "guide_adam":  # a user's rule written as the guide teaches (docs/examples)
         request.getfixturevalue("guide_adam")
-
     start, grads = _data()
     results = []
-    for unit in (64, 0):  # packs of up to 64 elements; no packs at all
-        monkeypatch.setattr(_packed, "UNIT", unit)
-        results.append(_train(_make(name), start, grads))
+    for elementwise in (True, False):  # packs and chunks; Keras's loop, one call per variable
+        optimizer = _make(name)
+        optimizer.elementwise = elementwise
+        results.append(_train(optimizer, start, grads))
     for packed, alone in zip(*results):
         np.testing.assert_array_equal(packed, alone)
 
@@ -166,10 +165,11 @@ def test_on_torch_an_elementwise_rule_runs_once_per_unit(monkeypatch, small_unit
     start, grads = _data(steps=1)
     optimizer = MomentumSGD(0.1, momentum=0.5)
     _train(optimizer, start, grads)
-    # one pack of 35 + 5 + 1 elements, one float16 pack of 3, the two large ones alone
-    assert sorted(calls, key=str) == [(20, 4), (3,), (300, 300), (41,)]
+    # one pack of 35 + 5 + 1 elements, one float16 pack of 3, chunks of the two large ones
+    assert sorted(set(calls)) == [(3,), (41,), (80,), (1000,)]
+    assert calls.count((1000,)) == 90 and len(calls) == 93
     # the workspace: per pack group, the largest pack's elements for the variable, the gradient
-    # and the one slot
+    # and the one slot; nothing for chunks (views of the variables' own storage)
     assert optimizer.workspace_bytes() == 3 * (41 * 4 + 3 * 2)
     plain = MomentumSGD(0.1, momentum=0.5)
     plain.fast_paths = False
@@ -199,7 +199,8 @@ def test_a_rule_that_is_not_elementwise_runs_per_variable_and_stays_right(small_
 
 @pytest.mark.skipif(BACKEND != "torch", reason="packed execution runs on torch only")
 def test_new_weights_loaded_between_steps_are_used(small_units):
-    """Packs read the variables' storage each step: loading weights in place or replacing it."""
+    """Packs copy from the storage each step, chunks are views of it: weights loaded in place,
+    or a storage replaced (the plan is rebuilt), are what the next step updates."""
     start, grads = _data(steps=4)
     results = []
     for fast in (True, False):
@@ -208,11 +209,13 @@ def test_new_weights_loaded_between_steps_are_used(small_units):
         variables = [keras.Variable(w) for w in start]
         for t, g in enumerate(grads):
             if t == 1:
-                variables[0].assign(np.full(SHAPES[0], 0.5, dtype="float32"))
+                for i in (0, 2):  # a packed variable and a chunked one
+                    variables[i].assign(np.full(SHAPES[i], 0.5, dtype="float32"))
             if t == 2:  # Keras replaces a value's storage, e.g. on moving it
                 import torch
 
-                variables[0]._value = torch.nn.Parameter(torch.ones(SHAPES[0]))
+                for i in (0, 2):
+                    variables[i]._value = torch.nn.Parameter(torch.ones(SHAPES[i]))
             optimizer.apply([keras.ops.convert_to_tensor(x) for x in g], variables)
         results.append([keras.ops.convert_to_numpy(v) for v in variables + list(optimizer.variables)])
     for a, b in zip(*results):
