@@ -34,7 +34,9 @@ class FastPaths:
     def ema_momentum_step(self, variable, average, gradient, beta, learning_rate) -> None:
         """``m <- beta*m + (1 - beta)*g; w <- w - learning_rate*m`` for slot `average` = m.
 
-        The keras.ops form rounds (1 - beta)*g, then beta*m + that, then lr*m and w - that.
+        The keras.ops form rounds (1 - beta)*g, then beta*m + that, then lr*m and w - that; it
+        adds (1 - beta)*g with its own `assign_add`, so an `IndexedSlices` gradient is scattered
+        into the touched rows of m, and w's step is `sgd_step(w, m, lr)`.
         TensorFlow (dense gradient, CPU variable): ResourceApplyMomentum with the gradient
         pre-scaled, the same roundings. torch (CPU): ``m.mul_(beta).add_(g, alpha=1-beta)`` and
         ``w.add_(m, alpha=-lr)``, three passes as in Keras's torch SGD, two multiply-adds fused.
@@ -58,12 +60,11 @@ class FastPaths:
                 use_locking=False, use_nesterov=False,
             )
             return
-        m = self._torch_in_place_target(average)
-        if m is not None and m.dtype == scaled.dtype:
-            m.mul_(beta).add_(scaled)
-        else:
-            self.assign(average, ops.add(ops.multiply(average, beta), scaled))
-        self.assign_sub(variable, ops.multiply(average, learning_rate))
+        # beta*m first, then + (1 - beta)*g as its own assignment: an IndexedSlices gradient
+        # (an Embedding on TensorFlow) is scattered into the touched rows, never made dense
+        self.assign(average, ops.multiply(average, beta))
+        self.assign_add(average, scaled)
+        self.sgd_step(variable, average, learning_rate)
 
     def sgd_step(self, variable, gradient, learning_rate) -> None:
         """``w <- w - cast(g)*cast(learning_rate)``, both cast to w's dtype: a gradient step.

@@ -323,8 +323,6 @@ def test_indexed_slices_gradients_are_scattered_never_densified(name):
     """An Embedding's gradient (IndexedSlices) updates the touched rows of the table only."""
     import tensorflow as tf
 
-    if optimizer_info(name).slot_names:
-        pytest.skip(f"{name} keeps a dense slot: every row's slot decays each step, as in Keras's SGD(momentum)")
     rows, width, touched = 1000, 8, [3, 17, 17, 512]
     table = keras.Variable(np.ones((rows, width), dtype="float32"))
     optimizer = _make(name)
@@ -334,8 +332,10 @@ def test_indexed_slices_gradients_are_scattered_never_densified(name):
     graph = step.get_concrete_function(gradient).graph
     op_types = {op.type for op in graph.get_operations()}
     assert any(t.startswith("ResourceScatter") for t in op_types), sorted(op_types)
-    assert not any(t.startswith("ResourceApply") for t in op_types), sorted(op_types)
     assert "UnsortedSegmentSum" not in op_types and "ScatterNd" not in op_types  # no dense gradient
     step(gradient)
     changed = np.flatnonzero((keras.ops.convert_to_numpy(table) != 1.0).any(axis=1))
-    assert changed.tolist() == [3, 17, 512]
+    assert changed.tolist() == [3, 17, 512]  # slots start at zero: only touched rows move at first
+    if optimizer_info(name).slot_names:
+        return  # a slot decays every row each step (as Keras's SGD(momentum)): the rule is dense
+    assert not any(t.startswith("ResourceApply") for t in op_types), sorted(op_types)
