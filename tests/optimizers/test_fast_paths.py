@@ -291,16 +291,19 @@ def _xla_fusions(make, shapes=((1000,), (20, 50), (7,))):
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="XLA programs of the TensorFlow backend")
-@pytest.mark.parametrize("pair", ["momentum", "vanilla"])
-def test_with_xla_the_update_compiles_to_the_same_kernels_as_keras_sgd(pair):
-    """Same fusions, same operands: the plugin step moves exactly the bytes Keras's SGD moves."""
+@pytest.mark.parametrize("pair", ["momentum", "vanilla", "adam"])
+def test_with_xla_the_update_compiles_to_the_same_kernels_as_keras(pair, request):
+    """Same fusions, same operands: the plugin step moves exactly the bytes its Keras twin moves."""
     if pair == "momentum":
         ours, theirs = (lambda: MomentumSGD(0.01, momentum=0.9)), (lambda: keras.optimizers.SGD(0.001, momentum=0.9))
-    else:
+    elif pair == "vanilla":
         ours, theirs = (lambda: kerasopt_plugins.VanillaSGD(0.01)), (lambda: keras.optimizers.SGD(0.01))
+    else:  # the guide's Adam, a rule written once in keras.ops
+        guide_adam = request.getfixturevalue("guide_adam")
+        ours, theirs = (lambda: guide_adam(0.01)), (lambda: keras.optimizers.Adam(0.01))
     fusions = _xla_fusions(ours)
     assert fusions == _xla_fusions(theirs)
-    assert len([f for f in fusions if f[0] != "s64[]"]) == (6 if pair == "momentum" else 3)
+    assert len([f for f in fusions if f[0] != "s64[]"]) == {"momentum": 6, "vanilla": 3, "adam": 10}[pair]
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's fused training kernels")
