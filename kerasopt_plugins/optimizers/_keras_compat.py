@@ -46,6 +46,16 @@ def _changed(accessor: str, internal: str, found: str = "") -> KerasInternalsCha
     )
 
 
+def _optimizer_attribute(optimizer: Any, name: str, accessor: str) -> Any:
+    """`optimizer.<name>`; its absence on a Keras optimizer means Keras changed."""
+    try:
+        return getattr(optimizer, name)
+    except AttributeError as err:
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise
+        raise _changed(accessor, f"Optimizer.{name}", f"{type(err).__name__}: {err}") from err
+
+
 def variable_index(optimizer: keras.optimizers.Optimizer, variable: Any) -> int:
     """Position of a model variable in the list the optimizer was built with.
 
@@ -71,12 +81,7 @@ def variable_index(optimizer: keras.optimizers.Optimizer, variable: Any) -> int:
 
 def raw_learning_rate(optimizer: keras.optimizers.Optimizer) -> Any:
     """What the optimizer holds as its learning rate: a Variable, a schedule or a callable."""
-    try:
-        raw = optimizer._learning_rate
-    except AttributeError as err:
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise
-        raise _changed("raw_learning_rate", "Optimizer._learning_rate", f"{type(err).__name__}: {err}") from err
+    raw = _optimizer_attribute(optimizer, "_learning_rate", "raw_learning_rate")
     if not (isinstance(raw, (keras.Variable, keras.optimizers.schedules.LearningRateSchedule)) or callable(raw)):
         raise _changed(
             "raw_learning_rate",
@@ -131,12 +136,7 @@ def step_counter(optimizer: keras.optimizers.Optimizer) -> Any:
     Public `optimizer.iterations` is the same variable, except under gradient accumulation,
     where it is a tensor counting updates (`_iterations // gradient_accumulation_steps`).
     """
-    try:
-        counter = optimizer._iterations
-    except AttributeError as err:
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise
-        raise _changed("step_counter", "Optimizer._iterations", f"{type(err).__name__}: {err}") from err
+    counter = _optimizer_attribute(optimizer, "_iterations", "step_counter")
     if not isinstance(counter, keras.Variable):
         raise _changed("step_counter", "Optimizer._iterations", f"it holds {type(counter).__name__}, not a Variable")
     return counter

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import keras
 from keras import ops
@@ -27,8 +27,8 @@ from kerasopt_plugins.registry import hyperparameter_defaults, registered_name
 
 __all__ = ["LearningRate", "PluginOptimizer", "check_number"]
 
-#: The type a `learning_rate` argument takes: a number or a Keras schedule.
-LearningRate = Union[numbers.Real, LearningRateSchedule]
+#: The type a `learning_rate` argument takes: a number, a Keras schedule or a zero-argument callable.
+LearningRate = Union[numbers.Real, LearningRateSchedule, Callable[[], Any]]
 
 
 
@@ -66,7 +66,8 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
     ``super().__init__``, then store each one under its own name.
 
     Args:
-        learning_rate: a positive finite number or a `LearningRateSchedule`. Default 0.01.
+        learning_rate: a finite number >= 0, a `LearningRateSchedule` or a zero-argument
+            callable (what Keras accepts). Default 0.01.
         decay: legacy time decay (>= 0): step t (steps already applied) uses
             ``learning_rate(t) / (1 + decay * t)``. Default 0.0.
         lr: accepted as an alias of `learning_rate`, as TF 2.x optimizers did.

@@ -25,7 +25,8 @@ class CMomentumSGD(MomentumSGD):
     `centered` is stored as False, as in the tutorial.
 
     Args:
-        learning_rate: positive float or `LearningRateSchedule`. Default 0.01.
+        learning_rate: a finite number >= 0, a `LearningRateSchedule` or a zero-argument
+            callable. Default 0.01.
         momentum: averaging factor in [0, 1). Default 0.0.
         centered: apply the bias correction. Default True.
         decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.

@@ -22,7 +22,8 @@ class MomentumSGD(PluginOptimizer):
     as ``keras.optimizers.SGD(lr * (1 - b), momentum=b)``.
 
     Args:
-        learning_rate: positive float or `LearningRateSchedule`. Default 0.01.
+        learning_rate: a finite number >= 0, a `LearningRateSchedule` or a zero-argument
+            callable. Default 0.01.
         momentum: averaging factor in [0, 1). Default 0.0 (plain gradient descent).
         decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options.

@@ -16,7 +16,8 @@ class VanillaSGD(PluginOptimizer):
     ```
 
     Args:
-        learning_rate: positive float or `LearningRateSchedule`. Default 0.01.
+        learning_rate: a finite number >= 0, a `LearningRateSchedule` or a zero-argument
+            callable. Default 0.01.
         decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options (`clipnorm`, `weight_decay`, `name`, ...).
 
