@@ -62,8 +62,17 @@ class FastPaths:
             return
         # beta*m first, then + (1 - beta)*g as its own assignment: an IndexedSlices gradient
         # (an Embedding on TensorFlow) is scattered into the touched rows, never made dense
-        self.assign(average, ops.multiply(average, beta))
-        self.assign_add(average, scaled)
+        decayed = ops.multiply(average, beta)
+        if self._tf_sparse(scaled):
+            # the same additions into the fresh product (TensorFlow adds in place there), where
+            # a scatter into the variable would first copy it: its buffer is still shared
+            import tensorflow as tf
+
+            indices = tf.expand_dims(scaled.indices, -1)
+            self.assign(average, tf.tensor_scatter_nd_add(decayed, indices, scaled.values))
+        else:
+            self.assign(average, decayed)
+            self.assign_add(average, scaled)
         self.sgd_step(variable, average, learning_rate)
 
     def sgd_step(self, variable, gradient, learning_rate) -> None:
@@ -90,6 +99,14 @@ class FastPaths:
             )
             return
         self.assign_sub(variable, ops.multiply(gradient, learning_rate))
+
+    def _tf_sparse(self, gradient) -> bool:
+        """Whether `gradient` is a TensorFlow IndexedSlices to take the fast sparse path for."""
+        if not self.fast_paths or keras.backend.backend() != "tensorflow":
+            return False
+        import tensorflow as tf
+
+        return isinstance(gradient, tf.IndexedSlices) and not _keras_compat.current_tf_strategy_is_distributed()
 
     def _tf_fused_handles(self, gradient, *variables) -> list | None:
         """The resource handles for TensorFlow's fused training kernels, or None where they do not apply.
