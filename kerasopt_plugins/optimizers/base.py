@@ -205,8 +205,8 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
     #: depends only on the same element of the gradient, the variable and the slots, and on
     #: scalars shared by all variables (hyperparameters, the learning rate, `iterations`); the
     #: rule reads state only through `get_slot` and never uses a variable's shape or name. On
-    #: torch the rule then runs once per unit of many variables (packed execution, _packed.py)
-    #: instead of once per variable, with the same results.
+    #: torch the rule then runs once per pack of small variables or chunk of a large one
+    #: (packed execution, _packed.py) instead of once per variable, with the same results.
     elementwise: bool = False
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
@@ -229,8 +229,9 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
     def workspace_bytes(self) -> int:
         """Bytes this optimizer holds outside `optimizer.variables`: packed execution's workspace.
 
-        At most a few units of `_packed.UNIT` elements per (dtype, device) group on torch; 0
-        elsewhere and before the first step.
+        On torch, for an elementwise rule: per (dtype, device) group, the largest pack's
+        elements (fewer than `_packed.UNIT`, 65,536) for the variable, the gradient and each
+        slot. 0 elsewhere and before the first step.
         """
         plan = self.__dict__.get("_kerasopt_plan")
         return 0 if plan is None else plan.workspace_bytes
