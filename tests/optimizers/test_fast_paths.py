@@ -178,6 +178,31 @@ def test_on_torch_an_elementwise_rule_runs_once_per_unit(monkeypatch, small_unit
     assert len(calls) == len(SHAPES) and plain.workspace_bytes() == 0
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="packed execution runs on torch only")
+def test_packed_execution_adds_no_optimizer_variable_and_saves_none(small_units, tmp_path):
+    """The workspace's Keras Variables are not the optimizer's: not in `variables`, not saved."""
+    start, grads = _data(steps=2)
+    optimizer = MomentumSGD(0.1, momentum=0.5)
+    variables = [keras.Variable(w) for w in start]
+    optimizer.build(variables)
+    before = [v.path for v in optimizer.variables]
+    for g in grads:
+        optimizer.apply([keras.ops.convert_to_tensor(x) for x in g], variables)
+    assert optimizer.workspace_bytes() > 0  # packs were made
+    assert [v.path for v in optimizer.variables] == before
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=MomentumSGD(0.1, momentum=0.5), loss="mse")
+    model.fit(np.ones((8, 3), "float32"), np.ones((8, 2), "float32"), verbose=0)
+    saved = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+    assert len(saved) == 2 + 2  # iterations, learning rate, a slot for the kernel and the bias
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    loaded = [keras.ops.convert_to_numpy(v) for v in restored.optimizer.variables]
+    assert len(loaded) == len(saved)
+    for a, b in zip(loaded, saved):
+        np.testing.assert_array_equal(a, b)
+
+
 class NormScaled(PluginOptimizer):
     """Not elementwise: each variable's step is scaled by its own gradient norm."""
 
