@@ -147,10 +147,22 @@ class Plan:
         )
 
 
+#: Plans kept per optimizer, one per variable list: `apply` on alternating subsets (gradients
+#: that are None on some steps, which Keras filters out) reuses them instead of rebuilding.
+MAX_PLANS = 4
+
+
 def plan_for(optimizer, variables) -> Plan:
-    plan = optimizer.__dict__.get("_kerasopt_plan")  # not a tracked attribute
+    """The plan for `variables`, made active (`get_slot` reads the active plan's units)."""
+    plans = optimizer.__dict__.setdefault("_kerasopt_plans", {})  # not a tracked attribute
+    key = tuple(map(id, variables))
+    plan = plans.pop(key, None)
     if plan is None or not plan.valid(optimizer, variables):
-        plan = optimizer.__dict__["_kerasopt_plan"] = Plan(optimizer, variables)
+        plan = Plan(optimizer, variables)
+    plans[key] = plan  # most recently used last
+    while len(plans) > MAX_PLANS:
+        del plans[next(iter(plans))]
+    optimizer.__dict__["_kerasopt_plan"] = plan
     return plan
 
 

@@ -231,10 +231,11 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
 
         On torch, for an elementwise rule: per (dtype, device) group, the largest pack's
         elements (fewer than `_packed.UNIT`, 65,536) for the variable, the gradient and each
-        slot. 0 elsewhere and before the first step.
+        slot, for each of the (at most `_packed.MAX_PLANS`) variable lists `apply` was given.
+        0 elsewhere and before the first step.
         """
-        plan = self.__dict__.get("_kerasopt_plan")
-        return 0 if plan is None else plan.workspace_bytes
+        plans = self.__dict__.get("_kerasopt_plans", {})
+        return sum(plan.workspace_bytes for plan in plans.values())
 
     # -- config ------------------------------------------------------------------------------
 

@@ -203,6 +203,31 @@ def test_packed_execution_adds_no_optimizer_variable_and_saves_none(small_units,
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="packed execution runs on torch only")
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")
+def test_alternating_variable_subsets_reuse_their_plans(small_units, monkeypatch):
+    """Keras drops variables whose gradient is None: apply() then sees another list each step."""
+    from kerasopt_plugins.optimizers import _packed
+
+    built, original = [], _packed.Plan.__init__
+    monkeypatch.setattr(_packed.Plan, "__init__", lambda self, *a: built.append(1) or original(self, *a))
+    start, grads = _data(steps=6)
+    results = []
+    for fast in (True, False):
+        optimizer = MomentumSGD(0.1, momentum=0.5)
+        optimizer.fast_paths = fast
+        variables = [keras.Variable(w) for w in start]
+        for t, g in enumerate(grads):
+            tensors = [keras.ops.convert_to_tensor(x) for x in g]
+            if t % 2:  # the even-numbered variables get no gradient on odd steps
+                tensors = [x if i % 2 else None for i, x in enumerate(tensors)]
+            optimizer.apply(tensors, variables)
+        results.append([keras.ops.convert_to_numpy(v) for v in variables + list(optimizer.variables)])
+    for a, b in zip(*results):
+        assert_same_update(a, b, len(grads))
+    assert len(built) == 2  # one plan per list, each made once
+
+
 class NormScaled(PluginOptimizer):
     """Not elementwise: each variable's step is scaled by its own gradient norm."""
 
