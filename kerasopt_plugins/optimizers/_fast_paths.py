@@ -53,9 +53,7 @@ class FastPaths:
         learning_rate = ops.cast(learning_rate, dtype)
         handles = self._tf_fused_handles(gradient, variable, average)
         if handles is not None:
-            import tensorflow as tf
-
-            tf.raw_ops.ResourceApplyMomentum(
+            self._tf_fast().raw_ops.ResourceApplyMomentum(
                 var=handles[0], accum=handles[1], lr=learning_rate, grad=scaled, momentum=beta,
                 use_locking=False, use_nesterov=False,
             )
@@ -63,11 +61,10 @@ class FastPaths:
         # beta*m first, then + (1 - beta)*g as its own assignment: an IndexedSlices gradient
         # (an Embedding on TensorFlow) is scattered into the touched rows, never made dense
         decayed = ops.multiply(average, beta)
-        if self._tf_sparse(scaled):
+        tf = self._tf_fast()
+        if tf is not None and isinstance(scaled, tf.IndexedSlices):
             # the same additions into the fresh product (TensorFlow adds in place there), where
             # a scatter into the variable would first copy it: its buffer is still shared
-            import tensorflow as tf
-
             indices = tf.expand_dims(scaled.indices, -1)
             self.assign(average, tf.tensor_scatter_nd_add(decayed, indices, scaled.values))
         else:
@@ -92,36 +89,34 @@ class FastPaths:
         learning_rate = ops.cast(learning_rate, dtype)
         handles = self._tf_fused_handles(gradient, variable)
         if handles is not None:
-            import tensorflow as tf
-
-            tf.raw_ops.ResourceApplyGradientDescent(
+            self._tf_fast().raw_ops.ResourceApplyGradientDescent(
                 var=handles[0], alpha=learning_rate, delta=gradient, use_locking=False
             )
             return
         self.assign_sub(variable, ops.multiply(gradient, learning_rate))
 
-    def _tf_sparse(self, gradient) -> bool:
-        """Whether `gradient` is a TensorFlow IndexedSlices to take the fast sparse path for."""
+    def _tf_fast(self):
+        """The tensorflow module where its fast paths apply (`fast_paths` on, TensorFlow backend,
+        no distributed strategy, whose variables need its own update path), else None."""
         if not self.fast_paths or keras.backend.backend() != "tensorflow":
-            return False
+            return None
+        if _keras_compat.current_tf_strategy_is_distributed():
+            return None
         import tensorflow as tf
 
-        return isinstance(gradient, tf.IndexedSlices) and not _keras_compat.current_tf_strategy_is_distributed()
+        return tf
 
     def _tf_fused_handles(self, gradient, *variables) -> list | None:
         """The resource handles for TensorFlow's fused training kernels, or None where they do not apply.
 
-        They apply with `fast_paths` on, to a dense gradient (an `IndexedSlices` one keeps the
-        keras.ops path, whose assignments scatter into the touched rows only), outside a
-        distributed strategy, to variables on the CPU, where their results are tested
+        They apply where `_tf_fast` does, to a dense gradient (an `IndexedSlices` one keeps the
+        keras.ops path, whose assignments scatter into the touched rows only), to variables on
+        the CPU, where their results are tested
         bit-identical to the keras.ops path (on a GPU a kernel may contract ``a*b + c`` into a
         fused multiply-add; XLA, the default there, fuses the keras.ops path anyway).
         """
-        if not self.fast_paths or keras.backend.backend() != "tensorflow":
-            return None
-        import tensorflow as tf
-
-        if isinstance(gradient, tf.IndexedSlices) or _keras_compat.current_tf_strategy_is_distributed():
+        tf = self._tf_fast()
+        if tf is None or isinstance(gradient, tf.IndexedSlices):
             return None
         handles = [_keras_compat.tf_resource_handle(v) for v in variables]
         if any(h is None or _keras_compat.tf_device_type(h) != "CPU" for h in handles):
@@ -163,18 +158,20 @@ class FastPaths:
         return _keras_compat.torch_storage(variable)
 
     def assign_add(self, variable, value):
-        target = self._torch_in_place_target(variable)
-        if target is not None and _same_layout(target, value):
-            target.add_(value)  # Keras computes w + v into a new tensor and copies it back
-        else:
+        if not self._torch_assign_in_place(variable, value, "add_"):
             super().assign_add(variable, value)
 
     def assign_sub(self, variable, value):
-        target = self._torch_in_place_target(variable)
-        if target is not None and _same_layout(target, value):
-            target.sub_(value)
-        else:
+        if not self._torch_assign_in_place(variable, value, "sub_"):
             super().assign_sub(variable, value)
+
+    def _torch_assign_in_place(self, variable, value, method: str) -> bool:
+        # Keras computes w + v into a new tensor and copies it back; in place is one pass
+        target = self._torch_in_place_target(variable)
+        if target is None or not _same_layout(target, value):
+            return False
+        getattr(target, method)(value)
+        return True
 
 
 def _same_layout(target, value) -> bool:

@@ -29,7 +29,9 @@ Imported only on the torch backend, from inside the methods that need it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 import torch
 
@@ -44,22 +46,18 @@ UNIT = 1 << 16
 CHUNK = 1 << 20
 
 
+@dataclasses.dataclass(slots=True)
 class _Unit:
     """One call of the rule: a Keras variable and its slots over the workspace or a chunk."""
 
-    __slots__ = ("indices", "variable", "slots", "chunk", "gradient", "members", "member_slots", "views")
-
-    def __init__(self, indices, variable, slots, chunk=None, gradient=None, members=(), member_slots=None, views=None):
-        self.indices = indices  # positions in the variable list
-        self.variable = variable  # the Keras Variable the rule updates
-        self.slots = slots  # {slot name: Keras Variable}
-        self.chunk = chunk  # (start, stop) in a large variable's storage; None for a pack
-        # packs only: the flat workspace gradient, the packed variables and their slots, and
-        # {array: workspace views shaped like each packed variable}
-        self.gradient = gradient
-        self.members = members
-        self.member_slots = member_slots or {}
-        self.views = views or {}
+    indices: tuple  # positions in the variable list
+    variable: Any  # the Keras Variable the rule updates
+    slots: dict  # {slot name: Keras Variable}
+    chunk: tuple | None = None  # (start, stop) in a large variable's storage; None for a pack
+    gradient: Any = None  # a pack's flat workspace gradient
+    members: list = dataclasses.field(default_factory=list)  # a pack's variables
+    member_slots: dict = dataclasses.field(default_factory=dict)  # {slot name: their slots}
+    views: dict = dataclasses.field(default_factory=dict)  # {array: views shaped like each member}
 
 
 class Plan:
@@ -172,7 +170,6 @@ def update(optimizer, gradients, variables, learning_rate) -> None:
     plan = plan_for(optimizer, variables)
     storage = _keras_compat.torch_storage
     loose = list(plan.loose)
-    flat_gradients: dict[int, torch.Tensor] = {}
     for unit in plan.units:
         grads = [gradients[i] for i in unit.indices]
         dtype = storage(unit.variable).dtype
@@ -182,11 +179,8 @@ def update(optimizer, gradients, variables, learning_rate) -> None:
                 loose.extend(unit.indices)
             continue
         if unit.chunk is not None:
-            (i,) = unit.indices
-            flat = flat_gradients.get(i)
-            if flat is None:
-                flat = flat_gradients[i] = grads[0].reshape(-1)
-            optimizer.update_step(flat[unit.chunk[0] : unit.chunk[1]], unit.variable, learning_rate)
+            start, stop = unit.chunk
+            optimizer.update_step(grads[0].reshape(-1)[start:stop], unit.variable, learning_rate)
             continue
         arrays = {"variable": [storage(v) for v in unit.members], "gradient": grads}
         for name, owners in unit.member_slots.items():
