@@ -65,6 +65,25 @@ def _train(optimizer, start, grads, convert=True):
     return [keras.ops.convert_to_numpy(v) for v in list(variables) + list(optimizer.variables)]
 
 
+def _assert_same_both_ways(make, start, grads, before_step):
+    """Train `make()` from `start` with and without fast paths and compare weights and slots.
+
+    `before_step(t, optimizer, variables, gradients)` runs before step t (changing whatever the
+    test changes between steps) and returns the gradients to apply.
+    """
+    results = []
+    for fast in (True, False):
+        optimizer = make()
+        optimizer.fast_paths = fast
+        variables = [keras.Variable(w) for w in start]
+        for t, g in enumerate(grads):
+            gradients = before_step(t, optimizer, variables, [keras.ops.convert_to_tensor(x) for x in g])
+            optimizer.apply(gradients, variables)
+        results.append([keras.ops.convert_to_numpy(v) for v in variables + list(optimizer.variables)])
+    for a, b in zip(*results):
+        assert_same_update(a, b, len(grads))
+
+
 def _tf_kernels(optimizer, shapes=((3,),)):
     """TensorFlow's fused training kernels in the graph of one apply()."""
     import tensorflow as tf
@@ -211,20 +230,12 @@ def test_alternating_variable_subsets_reuse_their_plans(small_units, monkeypatch
 
     built, original = [], _packed.Plan.__init__
     monkeypatch.setattr(_packed.Plan, "__init__", lambda self, *a: built.append(1) or original(self, *a))
+
+    def every_other_step_without_even_gradients(t, optimizer, variables, gradients):
+        return [x if i % 2 or t % 2 == 0 else None for i, x in enumerate(gradients)]
+
     start, grads = _data(steps=6)
-    results = []
-    for fast in (True, False):
-        optimizer = MomentumSGD(0.1, momentum=0.5)
-        optimizer.fast_paths = fast
-        variables = [keras.Variable(w) for w in start]
-        for t, g in enumerate(grads):
-            tensors = [keras.ops.convert_to_tensor(x) for x in g]
-            if t % 2:  # the even-numbered variables get no gradient on odd steps
-                tensors = [x if i % 2 else None for i, x in enumerate(tensors)]
-            optimizer.apply(tensors, variables)
-        results.append([keras.ops.convert_to_numpy(v) for v in variables + list(optimizer.variables)])
-    for a, b in zip(*results):
-        assert_same_update(a, b, len(grads))
+    _assert_same_both_ways(lambda: MomentumSGD(0.1, momentum=0.5), start, grads, every_other_step_without_even_gradients)
     assert len(built) == 2  # one plan per list, each made once
 
 
@@ -251,25 +262,18 @@ def test_a_rule_that_is_not_elementwise_runs_per_variable_and_stays_right(small_
 def test_new_weights_loaded_between_steps_are_used(small_units):
     """Packs copy from the storage each step, chunks are views of it: weights loaded in place,
     or a storage replaced (the plan is rebuilt), are what the next step updates."""
-    start, grads = _data(steps=4)
-    results = []
-    for fast in (True, False):
-        optimizer = MomentumSGD(0.1, momentum=0.9)
-        optimizer.fast_paths = fast
-        variables = [keras.Variable(w) for w in start]
-        for t, g in enumerate(grads):
-            if t == 1:
-                for i in (0, 2):  # a packed variable and a chunked one
-                    variables[i].assign(np.full(SHAPES[i], 0.5, dtype="float32"))
-            if t == 2:  # Keras replaces a value's storage, e.g. on moving it
-                import torch
+    import torch
 
-                for i in (0, 2):
-                    variables[i]._value = torch.nn.Parameter(torch.ones(SHAPES[i]))
-            optimizer.apply([keras.ops.convert_to_tensor(x) for x in g], variables)
-        results.append([keras.ops.convert_to_numpy(v) for v in variables + list(optimizer.variables)])
-    for a, b in zip(*results):
-        assert_same_update(a, b, len(grads))
+    def load_then_replace(t, optimizer, variables, gradients):
+        for i in (0, 2):  # a packed variable and a chunked one
+            if t == 1:
+                variables[i].assign(np.full(SHAPES[i], 0.5, dtype="float32"))
+            if t == 2:  # Keras replaces a value's storage, e.g. on moving it
+                variables[i]._value = torch.nn.Parameter(torch.ones(SHAPES[i]))
+        return gradients
+
+    start, grads = _data(steps=4)
+    _assert_same_both_ways(lambda: MomentumSGD(0.1, momentum=0.9), start, grads, load_then_replace)
 
 
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="Keras has no stateless_apply on TensorFlow")
@@ -306,19 +310,14 @@ def test_fast_paths_is_a_switch_on_class_and_instance():
 @pytest.mark.parametrize("name", list_optimizers())
 def test_a_hyperparameter_changed_between_steps_is_used_at_the_next_step(name, small_units):
     _skip_where_the_switch_does_nothing(name)
+
+    def change_the_rate(t, optimizer, variables, gradients):
+        if t == 2:
+            optimizer.learning_rate = 0.0123
+        return gradients
+
     start, grads = _data(steps=4)
-    results = []
-    for fast in (True, False):
-        optimizer = _make(name)
-        optimizer.fast_paths = fast
-        variables = [keras.Variable(w) for w in start]
-        for t, g in enumerate(grads):
-            if t == 2:
-                optimizer.learning_rate = 0.0123
-            optimizer.apply([keras.ops.convert_to_tensor(x) for x in g], variables)
-        results.append([keras.ops.convert_to_numpy(v) for v in variables])
-    for a, b in zip(*results):
-        assert_same_update(a, b, len(grads))
+    _assert_same_both_ways(lambda: _make(name), start, grads, change_the_rate)
 
 
 def _xla_fusions(make, shapes=((1000,), (20, 50), (7,))):
