@@ -81,20 +81,31 @@ _RECORDS: dict[str, OptimizerInfo] = {}  # canonical name -> record
 _LOOKUP: dict[str, str] = {}  # name or alias -> canonical name
 
 
-def hyperparameter_defaults(cls: type) -> dict[str, Any]:
-    """Constructor arguments of `cls` and its non-Keras bases, with their defaults.
+def own_constructors(cls: type) -> list[Any]:
+    """The constructors of `cls` and its non-Keras bases, nearest first (unwrapped).
 
-    Walks the MRO from the class itself towards Keras's base classes, so an argument a
-    subclass passes through ``**kwargs`` (``decay`` on `PluginOptimizer`) is still listed.
-    Arguments without a default map to `inspect.Parameter.empty`.
+    The MRO from the class itself towards Keras's base classes: what `hyperparameter_defaults`
+    lists and what the constructor checks (optimizers/_checks.py) check, the same walk.
     """
-    params: dict[str, Any] = {}
+    found = []
     for klass in cls.__mro__:
         if klass is object or klass.__module__.split(".")[0] == "keras":
             break
         init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
+        if init is not None:
+            found.append(inspect.unwrap(init))
+    return found
+
+
+def hyperparameter_defaults(cls: type) -> dict[str, Any]:
+    """Constructor arguments of `cls` and its non-Keras bases, with their defaults.
+
+    Walks the MRO from the class itself towards Keras's base classes (`own_constructors`), so
+    an argument a subclass passes through ``**kwargs`` (``decay`` on `PluginOptimizer`) is
+    still listed. Arguments without a default map to `inspect.Parameter.empty`.
+    """
+    params: dict[str, Any] = {}
+    for init in own_constructors(cls):
         for name, param in inspect.signature(init).parameters.items():
             if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue

@@ -23,7 +23,7 @@ from typing import Any, Union
 
 from keras.optimizers.schedules import LearningRateSchedule
 
-from kerasopt_plugins.registry import hyperparameter_defaults
+from kerasopt_plugins.registry import hyperparameter_defaults, own_constructors
 
 __all__ = ["check_learning_rate", "check_number", "with_type_checks"]
 
@@ -155,26 +155,11 @@ def _resolved_hints(function: Any) -> dict[str, Any]:
     return hints
 
 
-def _constructors(cls: type) -> list[Any]:
-    """The (unwrapped) constructors of `cls` and its non-Keras bases, nearest first.
-
-    The same walk as `hyperparameter_defaults`, so checks and config see the same arguments.
-    """
-    found = []
-    for klass in cls.__mro__:
-        if klass is object or klass.__module__.split(".")[0] == "keras":
-            break
-        init = klass.__dict__.get("__init__")
-        if init is not None:
-            found.append(inspect.unwrap(init))
-    return found
-
-
 def _argument_hints(cls: type) -> dict[str, Any]:
     """Each named constructor argument of `cls` with the hint of the nearest class naming it."""
     hints: dict[str, Any] = {}
     named: set[str] = set()
-    for init in _constructors(cls):
+    for init in own_constructors(cls):
         resolved = _resolved_hints(init)
         for name, param in inspect.signature(init).parameters.items():
             if name in named or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):

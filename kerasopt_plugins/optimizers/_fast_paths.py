@@ -26,9 +26,10 @@ from kerasopt_plugins.optimizers import _keras_compat
 class FastPaths:
     """The kernels `PluginOptimizer` inherits; see the module docstring."""
 
-    #: Use the fast paths: packed execution of elementwise rules and in-place assignment on
-    #: torch, TensorFlow's fused kernels in `ema_momentum_step` / `sgd_step`. Set False on a
-    #: class or an instance to run the plain keras.ops path; tests check both give the same bits.
+    #: Use the fast paths: packed execution of elementwise rules, in-place assignment and the
+    #: fused-multiply-add kernels on torch, TensorFlow's fused kernels in `ema_momentum_step` /
+    #: `sgd_step`. Set False on a class or an instance to run the plain keras.ops path; tests
+    #: check both give the same bits, or on torch's fused multiply-adds the stated ulp bound.
     fast_paths: bool = True
 
     def ema_momentum_step(self, variable, average, gradient, beta, learning_rate) -> None:
@@ -129,10 +130,10 @@ class FastPaths:
         For CPU variables only: ``alpha=`` takes a number, so the learning rate is read on the
         host, which on a GPU would wait for the device every step.
         """
-        w = self._torch_in_place_target(variable)
+        w = self._torch_in_place_target(variable)  # checks the switch and scopes, once
         if w is None or w.device.type != "cpu" or not _same_layout(w, gradient):
             return None
-        others = [self._torch_in_place_target(s) for s in slots]
+        others = [_keras_compat.torch_storage(s) if isinstance(s, keras.Variable) else None for s in slots]
         if any(t is None or t.dtype != w.dtype for t in others):
             return None
         return (w, gradient, *others)

@@ -65,7 +65,6 @@ class Plan:
 
     def __init__(self, optimizer, variables):
         storage = _keras_compat.torch_storage
-        self.key = tuple(map(id, variables))
         self.slot_table = optimizer._slots  # a rebuilt optimizer has a new table
         self.units: list[_Unit] = []
         self.loose: list[int] = []  # large variables off the CPU: one call of the rule each
@@ -135,13 +134,12 @@ class Plan:
                 )
             )
 
-    def valid(self, optimizer, variables) -> bool:
-        """The same variable list and slot table, and the same storage under every chunk."""
+    def valid(self, optimizer) -> bool:
+        """The same slot table, and the same storage under every chunk (the variable list is
+        the key the plan is kept under)."""
         storage = _keras_compat.torch_storage
-        return (
-            self.key == tuple(map(id, variables))
-            and self.slot_table is optimizer._slots
-            and all(storage(owner) is tensor for owner, tensor in self._aliased)
+        return self.slot_table is optimizer._slots and all(
+            storage(owner) is tensor for owner, tensor in self._aliased
         )
 
 
@@ -155,7 +153,7 @@ def plan_for(optimizer, variables) -> Plan:
     plans = optimizer.__dict__.setdefault("_kerasopt_plans", {})  # not a tracked attribute
     key = tuple(map(id, variables))
     plan = plans.pop(key, None)
-    if plan is None or not plan.valid(optimizer, variables):
+    if plan is None or not plan.valid(optimizer):
         plan = Plan(optimizer, variables)
     plans[key] = plan  # most recently used last
     while len(plans) > MAX_PLANS:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 
-
 from kerasopt_plugins.optimizers.base import LearningRate, PluginOptimizer, check_number
 from kerasopt_plugins.registry import register_optimizer
 
