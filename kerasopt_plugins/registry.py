@@ -71,6 +71,7 @@ class OptimizerInfo:
     example_config: Mapping[str, Any] = dataclasses.field(
         default_factory=lambda: types.MappingProxyType({})
     )
+    legacy_keys: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -161,6 +162,7 @@ def register_optimizer(
     aliases: Iterable[str] = (),
     override: bool = False,
     example_config: Mapping[str, Any] | None = None,
+    legacy_keys: Iterable[str] = (),
 ) -> Callable[[type], type]:
     """Class decorator: register a Keras optimizer under a short name.
 
@@ -174,6 +176,11 @@ def register_optimizer(
             parametrized over the registry build each optimizer from it. Every key must be a
             constructor argument of the class (its own, a base class's, or one of Keras's
             base options such as ``clipnorm``). Default: empty, meaning the defaults.
+        legacy_keys: keys other libraries serialized this optimizer under, such as
+            tensorflow-addons' ``"Addons>RectifiedAdam"``. Each goes into Keras's custom
+            objects, so `keras.optimizers.deserialize` and `load_model` resolve a config that
+            names it (as ``class_name`` or ``registered_name``); `get_optimizer` accepts it too
+            (case-insensitive). Saving writes this package's own key.
 
     Raises:
         TypeError: the decorated object is not a `keras.optimizers.Optimizer` subclass, or
@@ -201,6 +208,14 @@ def register_optimizer(
             f"(str keys), got {example_config!r}"
         )
     example_config = dict(example_config)
+    if isinstance(legacy_keys, str):
+        legacy_keys = (legacy_keys,)
+    legacy_keys = tuple(legacy_keys)
+    for key in legacy_keys:
+        if not isinstance(key, str) or not key or key != key.strip() or " " in key:
+            raise ValueError(
+                f"register_optimizer: legacy key {key!r} must be a non-empty str without spaces"
+            )
 
     def decorator(cls: type) -> type:
         if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):
@@ -214,7 +229,8 @@ def register_optimizer(
             raise ValueError(f"register_optimizer: duplicate names in {names}")
         _check_example_config(cls, canonical, example_config)
         _check_free(cls, names, override)
-        _register(cls, canonical, aliases, example_config)
+        _check_free(cls, legacy_keys, override, builtin_ok=True)
+        _register(cls, canonical, aliases, example_config, legacy_keys)
         return cls
 
     return decorator
@@ -250,11 +266,13 @@ def _check_example_config(cls: type, canonical: str, example_config: Mapping[str
             )
 
 
-def _check_free(cls: type, names: tuple[str, ...], override: bool) -> None:
-    builtins = _builtin_names()
+def _check_free(
+    cls: type, names: tuple[str, ...], override: bool, builtin_ok: bool = False
+) -> None:
+    builtins = {} if builtin_ok else _builtin_names()
     custom = keras.saving.get_custom_objects()
     for candidate in names:
-        owner_name = _LOOKUP.get(candidate)
+        owner_name = _LOOKUP.get(candidate.lower())
         if owner_name is not None:
             owner = _RECORDS[owner_name].cls
             if _same_definition(owner, cls) or override:
@@ -278,9 +296,14 @@ def _check_free(cls: type, names: tuple[str, ...], override: bool) -> None:
 
 
 def _register(
-    cls: type, canonical: str, aliases: tuple[str, ...], example_config: Mapping[str, Any]
+    cls: type,
+    canonical: str,
+    aliases: tuple[str, ...],
+    example_config: Mapping[str, Any],
+    legacy_keys: tuple[str, ...],
 ) -> None:
-    displaced = {_LOOKUP[n] for n in (canonical, *aliases) if n in _LOOKUP}
+    taken = (canonical, *aliases, *(k.lower() for k in legacy_keys))
+    displaced = {_LOOKUP[n] for n in taken if n in _LOOKUP}
     previous = sorted(r.name for r in _RECORDS.values() if r.cls is cls and r.name not in displaced)
     if previous:
         raise ValueError(
@@ -295,9 +318,9 @@ def _register(
 
     keras.saving.register_keras_serializable(package=KERAS_PACKAGE, name=canonical)(cls)
     custom = keras.saving.get_custom_objects()
-    for n in (canonical, *aliases):
+    for n in (canonical, *aliases, *legacy_keys):
         custom[n] = cls
-        _LOOKUP[n] = canonical
+        _LOOKUP[n.lower()] = canonical
     doc = inspect.getdoc(cls) or ""
     _RECORDS[canonical] = OptimizerInfo(
         name=canonical,
@@ -307,6 +330,7 @@ def _register(
         slot_names=tuple(getattr(cls, "slot_names", ())),
         hyperparameters=types.MappingProxyType(hyperparameter_defaults(cls)),
         example_config=types.MappingProxyType(dict(example_config)),
+        legacy_keys=legacy_keys,
     )
 
 
@@ -317,11 +341,11 @@ def unregister_optimizer(name: str) -> OptimizerInfo:
     """
     record = optimizer_info(name)
     custom = keras.saving.get_custom_objects()
-    for n in (*record.names, f"{KERAS_PACKAGE}>{record.name}"):
+    for n in (*record.names, *record.legacy_keys, f"{KERAS_PACKAGE}>{record.name}"):
         if custom.get(n) is record.cls:
             del custom[n]
-    for n in record.names:
-        _LOOKUP.pop(n, None)
+    for n in (*record.names, *record.legacy_keys):
+        _LOOKUP.pop(n.lower(), None)
     del _RECORDS[record.name]
     return record
 
@@ -391,9 +415,10 @@ def get_optimizer(identifier: Any, **overrides: Any) -> keras.optimizers.Optimiz
                 f"got {dict(identifier)!r}"
             )
         config = {**config, **overrides}
-        key = class_name.strip().lower()
-        if key in _LOOKUP:
-            return _RECORDS[_LOOKUP[key]].cls.from_config(config)
+        for key in (identifier.get("registered_name"), class_name):
+            key = key.strip().lower() if isinstance(key, str) else None
+            if key in _LOOKUP:
+                return _RECORDS[_LOOKUP[key]].cls.from_config(config)
         try:
             optimizer = keras.optimizers.deserialize({**identifier, "config": config})
         except TypeError as err:

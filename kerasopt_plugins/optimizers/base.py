@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from typing import Any, Callable, Union
+from typing import Any, Callable, Mapping, Union
 
 import keras
 from keras import ops
@@ -25,7 +25,7 @@ from kerasopt_plugins.optimizers._checks import (
 from kerasopt_plugins.optimizers._fast_paths import FastPaths
 from kerasopt_plugins.registry import hyperparameter_defaults, registered_name
 
-__all__ = ["LearningRate", "PluginOptimizer", "check_number"]
+__all__ = ["LearningRate", "PluginOptimizer", "check_number", "deserialize_schedule"]
 
 #: The type a `learning_rate` argument takes: a number, a Keras schedule or a zero-argument callable.
 LearningRate = Union[numbers.Real, LearningRateSchedule, Callable[[], Any]]
@@ -226,6 +226,16 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
                 return _packed.update(self, list(grads), list(trainable_variables), learning_rate)
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
 
+    #: Declare True when `weight_decay` is the rule's own hyperparameter (tensorflow-addons'
+    #: meaning, applied in `update_step`): Keras's own weight-decay pass (``w -= lr * wd * w``
+    #: before every step) then leaves the variables alone.
+    owns_weight_decay: bool = False
+
+    def _apply_weight_decay(self, variables):
+        # Keras's hook for its weight_decay option, called by apply() on every backend
+        if not self.owns_weight_decay:
+            super()._apply_weight_decay(variables)
+
     def workspace_bytes(self) -> int:
         """Bytes this optimizer holds outside `optimizer.variables`: packed execution's workspace.
 
@@ -238,6 +248,26 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
         return sum(plan.workspace_bytes for plan in plans.values())
 
     # -- config ------------------------------------------------------------------------------
+
+    #: Constructor arguments that may hold a `LearningRateSchedule`: `from_config` turns their
+    #: serialized form back into a schedule.
+    schedule_arguments: tuple[str, ...] = ("learning_rate",)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Build the optimizer from `get_config`'s dict, or from one Keras 2 or tfa wrote.
+
+        Beyond this package's own configs, accepts what Keras 2 and tensorflow-addons 0.23
+        wrote: the ``is_legacy_optimizer`` flag (dropped), schedules in Keras 2's serialized
+        form, and a nested Keras schedule saved with ``"name": None`` (Keras 3 would load it,
+        then fail when it is called). The given dict is not modified.
+        """
+        config = dict(config)
+        config.pop("is_legacy_optimizer", None)
+        for key in cls.schedule_arguments:
+            if isinstance(config.get(key), Mapping):
+                config[key] = deserialize_schedule(config[key], custom_objects)
+        return cls(**config)
 
     def get_config(self):
         config = super().get_config()
@@ -252,6 +282,30 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
             if name not in config:
                 config[name] = getattr(self, name)
         return config
+
+
+def deserialize_schedule(config: Mapping[str, Any], custom_objects=None) -> Any:
+    """A learning-rate (or weight-decay) schedule or callable from its serialized form.
+
+    Reads Keras 3's form and Keras 2's (a built-in schedule named by its bare class name). A
+    Keras 2 config may carry ``"name": None`` inside (tfa's saved optimizers do); it is left
+    out, so the schedule gets its class's default name.
+    """
+    config = dict(config)
+    inner = config.get("config")
+    if isinstance(inner, Mapping) and "name" in inner and inner["name"] is None:
+        config["config"] = {k: v for k, v in inner.items() if k != "name"}
+    return keras.saving.deserialize_keras_object(
+        config, custom_objects=custom_objects, module_objects=_SCHEDULES
+    )
+
+
+#: Keras's built-in schedules by class name, for configs that name one without its module.
+_SCHEDULES = {
+    name: obj
+    for name, obj in vars(keras.optimizers.schedules).items()
+    if isinstance(obj, type) and issubclass(obj, LearningRateSchedule)
+}
 
 
 PluginOptimizer.__init__ = with_type_checks(PluginOptimizer.__init__, from_keras=_KERAS_CONFIG_KEYS)

@@ -1,0 +1,44 @@
+"""Sparse gradients, as Keras 2 and tensorflow-addons handed them to a rule.
+
+On TensorFlow, Keras 3 passes an embedding's gradient to `update_step` as a `tf.IndexedSlices`
+whose indices may repeat (one entry per lookup). Keras 2 summed the repeated rows first, so a
+port that matches tensorflow-addons does too: `sparse_rows` gives the summed rows, and `rows`
+builds the update that `assign`, `assign_add` and `assign_sub` scatter into those rows only.
+JAX and torch always hand dense gradients, so there `sparse_rows` is None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+__all__ = ["rows", "sparse_rows"]
+
+
+def sparse_rows(gradient: Any) -> tuple[Any, Any] | None:
+    """``(values, indices)`` of a sparse gradient, each row once; None for a dense gradient.
+
+    Repeated indices are summed (``values[i]`` is the sum of every row listed for
+    ``indices[i]``), in the order of first appearance, as Keras 2 did before calling
+    ``_resource_apply_sparse``.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    if not isinstance(gradient, tf.IndexedSlices):
+        return None
+    unique, positions = tf.unique(gradient.indices)
+    values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(unique)[0])
+    return values, unique
+
+
+def rows(values: Any, indices: Any) -> Any:
+    """An update of rows `indices` only, for `assign`, `assign_add` or `assign_sub`.
+
+    Only meaningful where `sparse_rows` returned the indices (TensorFlow).
+    """
+    import tensorflow as tf
+
+    return tf.IndexedSlices(values, indices)
