@@ -72,6 +72,8 @@ def from_tfa_config(data, case):
 
 def replay(optimizer, data, case):
     """Apply the case's gradients; compare variables and slots with tfa's after every step."""
+    if "quirk" in case and (BACKEND == "tensorflow" or case["problem"]["kind"] == "dense"):
+        pytest.skip(f"a tfa quirk the port does not copy ({case['quirk']}); tested on its own")
     problem = case["problem"]
     rtol, atol = case.get("rtol", 1e-6), case.get("atol", 1e-7)
     variables = {

@@ -41,4 +41,14 @@ CASES = [
         "problem": "sparse",
         "steps": 8,
     },
+    {
+        "id": "sparse_no_momentum",
+        "kwargs": {"weight_decay": 0.05, "learning_rate": 0.1},
+        "problem": "sparse",
+        "steps": 4,
+        # tfa's SGD scattered -lr * g straight into the rows when momentum was 0, bypassing
+        # the decay: its table never decays. The port decays the touched rows (docs/tfa.md);
+        # tests/addons/test_decoupled_decay.py checks both facts against this data.
+        "quirk": "tfa skips the decay on sparse gradients without momentum",
+    },
 ]
