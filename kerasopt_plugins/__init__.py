@@ -16,6 +16,7 @@ from kerasopt_plugins.optimizers import (  # noqa: E402
     VanillaSGD,
     check_number,
 )
+from kerasopt_plugins import schedules  # noqa: E402,F401  (registers the schedules)
 from kerasopt_plugins.registry import (  # noqa: E402
     OptimizerInfo,
     UnknownOptimizerError,
