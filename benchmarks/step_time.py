@@ -28,6 +28,7 @@ it holds outside `optimizer.variables`, from its `workspace_bytes()` method wher
     python benchmarks/step_time.py                     # full run, saves benchmarks/results/
     python benchmarks/step_time.py --smoke             # tiny (scale 0.001, many_small 100 variables); CI
     python benchmarks/step_time.py --layouts sparse_embedding --pairs vanilla,momentum
+    python benchmarks/step_time.py --pairs ports       # every tensorflow-addons port vs Adam
     KERAS_BACKEND=jax python benchmarks/step_time.py   # other backends
 """
 
@@ -86,6 +87,51 @@ PAIRS = {
 }
 TWINS = {plugin: twin for plugin, twin in PAIRS.values()}
 TWINS["optax_sgd_momentum"] = "keras_sgd_momentum"
+#: pairs whose plain step touches only an IndexedSlices gradient's rows (TensorFlow)
+ROWS_ONLY = {"vanilla", "lazy_adam"}
+
+
+def tfa_ports() -> list[str]:
+    """The registered ports of tensorflow-addons' optimizers: records with an ``Addons>`` key."""
+    import kerasopt_plugins
+
+    return [
+        name for name in kerasopt_plugins.list_optimizers()
+        if any(k.startswith("Addons>") for k in kerasopt_plugins.optimizer_info(name).legacy_keys)
+    ]
+
+
+def make_port(name: str):
+    """A tfa port with its defaults and Adam's learning rate (where it takes one)."""
+    import kerasopt_plugins
+
+    import inspect
+
+    cls = kerasopt_plugins.optimizer_info(name).cls
+    own = inspect.signature(inspect.unwrap(cls.__init__)).parameters.get("learning_rate")
+    takes_rate = own is not None and own.default is not None  # COCOB takes none
+    return cls(**({"learning_rate": ADAM["learning_rate"]} if takes_rate else {}))
+
+
+def add_port_pairs() -> list[str]:
+    """Add one pair per tfa port, each against Keras's Adam (the issue's yardstick); return them.
+
+    Words per parameter: gradient and weight read, weight written, and each per-element slot
+    read and written (measured on a 1000-element variable: a per-variable scalar such as
+    NovoGrad's second moment does not count).
+    """
+    import keras
+    import numpy as np
+
+    ports = tfa_ports()
+    for name in ports:
+        PAIRS[name] = (name, "keras_adam")
+        TWINS[name] = "keras_adam"
+        optimizer = make_port(name)
+        optimizer.build([keras.Variable(np.zeros(1000, "float32"))])
+        per_element = _common.optimizer_memory(optimizer)["state_bytes"] // (4 * 1000)
+        WORDS[name] = 3 + 2 * per_element
+    return ports
 
 
 def guide_adam_class():
@@ -107,6 +153,9 @@ def make_optimizers(pairs=tuple(PAIRS)) -> dict[str, tuple[str, Callable]]:
         "guide_adam": lambda: guide_adam_class()(**ADAM),
         "keras_adam": lambda: keras.optimizers.Adam(**ADAM),
     }
+    for pair in pairs:
+        if pair not in makers and pair in PAIRS:  # a tfa port (add_port_pairs)
+            makers[pair] = lambda name=pair: make_port(name)
     return {case: (pair, makers[case]) for pair in pairs for case in PAIRS[pair]}
 
 
@@ -199,7 +248,7 @@ def tensorflow_cases(layout, shapes, mode, k, pairs):
         step()
         # a plain gradient step needs only the rows an IndexedSlices touches; momentum and Adam
         # decay every row's state
-        elements = gradients.touched if pair == "vanilla" else parameters
+        elements = gradients.touched if pair in ROWS_ONLY else parameters
         cases[name] = Case(lambda s=step: [s() for _ in range(k)], WORDS[pair], elements, optimizer)
     targets = [tf.Variable(tf.zeros(s)) for s in shapes]
     # the cheapest full pass TensorFlow has: in place, read t and g, write t (3 words). A plain
@@ -337,7 +386,8 @@ def main(argv=None) -> int:
     parser.add_argument("--layouts", default=",".join(layouts(1.0)),
                         help=f"comma list of {', '.join(layouts(1.0))} (default all)")
     parser.add_argument("--pairs", default=",".join(PAIRS),
-                        help=f"comma list of {', '.join(PAIRS)} (plugin vs Keras twin; default all)")
+                        help=f"comma list of {', '.join(PAIRS)} (plugin vs Keras twin; default all), "
+                        "or 'ports': every tensorflow-addons port against Keras's Adam")
     parser.add_argument("--modes", default=None, help="comma list; default: all the backend has")
     parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds (default 9)")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed sample (default 5)")
@@ -346,6 +396,9 @@ def main(argv=None) -> int:
     if args.smoke:
         args.scale, args.repeats, args.steps = 0.001, 2, 2
     pairs = tuple(args.pairs.split(","))
+    if "ports" in pairs:
+        ports = add_port_pairs()
+        pairs = tuple(p for p in pairs if p != "ports") + tuple(ports)
     chosen_layouts = args.layouts.split(",")
     for value, known, option in ((pairs, PAIRS, "--pairs"), (chosen_layouts, layouts(1.0), "--layouts")):
         unknown = [v for v in value if v not in known]

@@ -119,3 +119,24 @@ def test_fit_time_smoke(tmp_path, model, pairs, cases):
     assert rows["guide_adam"]["twin"] == "keras_adam" and math.isfinite(rows["guide_adam"]["ratio_of_medians"])
     if "momentum_sgd" in rows:
         assert rows["momentum_sgd"]["twin"] == "keras_sgd_momentum" and math.isfinite(rows["momentum_sgd"]["ratio_of_medians"])
+
+
+@pytest.mark.slow
+def test_step_time_smoke_every_tfa_port_against_adam(tmp_path):
+    """`--pairs ports` times every registered tensorflow-addons port beside Keras's Adam, with
+    the bytes its own slots move and its state measured: no hand-kept list of ports."""
+    import kerasopt_plugins
+
+    ports = {
+        n for n in kerasopt_plugins.list_optimizers()
+        if any(k.startswith("Addons>") for k in kerasopt_plugins.optimizer_info(n).legacy_keys)
+    }
+    assert len(ports) >= 2
+    rows = run("step_time.py", tmp_path, "--layouts", "one_big", "--pairs", "ports")["results"]
+    for mode in {r["mode"] for r in rows}:
+        assert {r["case"] for r in rows if r["mode"] == mode} == ports | {"keras_adam", "copy"}
+    for row in rows:
+        if row["case"] in ports:
+            assert row["twin"] == "keras_adam" and math.isfinite(row["ratio_of_medians"])
+            slots = row["state_bytes"] // (4 * row["parameters"])
+            assert row["words"] == 3 + 2 * slots and row["bytes_per_step"] == row["words"] * 4 * row["elements"]
