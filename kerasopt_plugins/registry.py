@@ -72,6 +72,7 @@ class OptimizerInfo:
         default_factory=lambda: types.MappingProxyType({})
     )
     legacy_keys: tuple[str, ...] = ()
+    constrained: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -163,6 +164,7 @@ def register_optimizer(
     override: bool = False,
     example_config: Mapping[str, Any] | None = None,
     legacy_keys: Iterable[str] = (),
+    constrained: bool = False,
 ) -> Callable[[type], type]:
     """Class decorator: register a Keras optimizer under a short name.
 
@@ -181,6 +183,8 @@ def register_optimizer(
             objects, so `keras.optimizers.deserialize` and `load_model` resolve a config that
             names it (as ``class_name`` or ``registered_name``); `get_optimizer` accepts it too
             (case-insensitive). Saving writes this package's own key.
+        constrained: the optimizer keeps the weights in a bounded set by design (see
+            `OptimizerInfo.constrained`). Default False.
 
     Raises:
         TypeError: the decorated object is not a `keras.optimizers.Optimizer` subclass, or
@@ -200,6 +204,8 @@ def register_optimizer(
     aliases = tuple(_check_name("alias", a) for a in aliases)
     if not isinstance(override, bool):
         raise TypeError(f"register_optimizer: override must be a bool, got {override!r}")
+    if not isinstance(constrained, bool):
+        raise TypeError(f"register_optimizer: constrained must be a bool, got {constrained!r}")
     if example_config is None:
         example_config = {}
     if not isinstance(example_config, Mapping) or not all(isinstance(k, str) for k in example_config):
@@ -230,7 +236,7 @@ def register_optimizer(
         _check_example_config(cls, canonical, example_config)
         _check_free(cls, names, override)
         _check_free(cls, legacy_keys, override, builtin_ok=True)
-        _register(cls, canonical, aliases, example_config, legacy_keys)
+        _register(cls, canonical, aliases, example_config, legacy_keys, constrained)
         return cls
 
     return decorator
@@ -301,6 +307,7 @@ def _register(
     aliases: tuple[str, ...],
     example_config: Mapping[str, Any],
     legacy_keys: tuple[str, ...],
+    constrained: bool = False,
 ) -> None:
     taken = (canonical, *aliases, *(k.lower() for k in legacy_keys))
     displaced = {_LOOKUP[n] for n in taken if n in _LOOKUP}
@@ -331,6 +338,7 @@ def _register(
         hyperparameters=types.MappingProxyType(hyperparameter_defaults(cls)),
         example_config=types.MappingProxyType(dict(example_config)),
         legacy_keys=legacy_keys,
+        constrained=constrained,
     )
 
 

@@ -12,7 +12,12 @@ import numpy as np
 
 from kerasopt_plugins.callbacks import find_slots
 from kerasopt_plugins.compare.problems import AnalyticProblem, ModelProblem, get_problem
-from kerasopt_plugins.registry import get_optimizer, registered_name
+from kerasopt_plugins.registry import (
+    UnknownOptimizerError,
+    get_optimizer,
+    optimizer_info,
+    registered_name,
+)
 
 __all__ = ["ComparisonResult", "Run", "compare_optimizers", "describe_optimizer"]
 
@@ -151,6 +156,23 @@ def compare_optimizers(
     return ComparisonResult(problem=spec, steps=steps, seed=seed, runs=runs)
 
 
+def _takes_learning_rate(name: str) -> bool:
+    """False for a registered optimizer whose `learning_rate` defaults to None (COCOB sets its
+    own step per element and refuses one); True otherwise, Keras's built-ins included."""
+    try:
+        info = optimizer_info(name)
+    except UnknownOptimizerError:
+        return True
+    return info.hyperparameters.get("learning_rate", 0.0) is not None
+
+
+def _applied_rate(optimizer) -> float:
+    # NaN for an optimizer without a learning rate (COCOB: its `learning_rate` is None)
+    if not _takes_learning_rate(registered_name(type(optimizer)) or ""):
+        return math.nan
+    return float(_numpy(optimizer.learning_rate))
+
+
 def _make(item: Any, default_lr: float) -> keras.optimizers.Optimizer:
     if isinstance(item, keras.optimizers.Optimizer):
         if item.built:
@@ -159,13 +181,16 @@ def _make(item: Any, default_lr: float) -> keras.optimizers.Optimizer:
     if isinstance(item, tuple) and len(item) == 2:
         name, hyper = item
         hyper = dict(hyper)
-        hyper.setdefault("learning_rate", default_lr)
+        if _takes_learning_rate(name):
+            hyper.setdefault("learning_rate", default_lr)
         return get_optimizer(name, **hyper)
     if isinstance(item, str):
-        return get_optimizer(item, learning_rate=default_lr)
+        lr = {"learning_rate": default_lr} if _takes_learning_rate(item) else {}
+        return get_optimizer(item, **lr)
     if isinstance(item, dict):
         config = dict(item.get("config", {}))
-        config.setdefault("learning_rate", default_lr)
+        if _takes_learning_rate(str(item.get("class_name", ""))):
+            config.setdefault("learning_rate", default_lr)
         return get_optimizer({**item, "config": config})
     raise TypeError(f"cannot make an optimizer from {item!r}")
 
@@ -185,7 +210,7 @@ def _run_analytic(problem: AnalyticProblem, optimizer, steps: int):
             slots[key][k] = _numpy(slot)
         if k == steps:
             break
-        rates[k] = float(_numpy(optimizer.learning_rate))
+        rates[k] = _applied_rate(optimizer)
         gradient = problem.gradient(p).astype("float32")
         optimizer.apply([keras.ops.convert_to_tensor(gradient)], [var])
     return params, loss, rates, slots
@@ -214,7 +239,7 @@ def _run_model(problem: ModelProblem, optimizer, steps: int, seed: int):
             slots[key][k] = math.sqrt(sum(float(np.sum(_numpy(v) ** 2)) for v in variables))
         if k == steps:
             break
-        rates[k] = float(_numpy(optimizer.learning_rate))
+        rates[k] = _applied_rate(optimizer)
         batch = order[k * problem.batch_size : (k + 1) * problem.batch_size]
         loss[k] = float(model.train_on_batch(x[batch], y[batch]))
     loss[steps] = float(model.evaluate(x, y, verbose=0, batch_size=len(x)))

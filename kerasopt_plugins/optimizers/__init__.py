@@ -1,7 +1,16 @@
 """Optimizers: the `PluginOptimizer` base class, the tutorial's seed optimizers and the ports of
 tensorflow-addons' optimizers."""
 
-from kerasopt_plugins.optimizers import addons_adamw, sgdw  # noqa: F401  (registration)
+from kerasopt_plugins.optimizers import (  # noqa: F401  (registration; re-exports follow)
+    addons_adamw,
+    cocob,
+    conditional_gradient,
+    lazy_adam,
+    novograd,
+    proximal_adagrad,
+    sgdw,
+    yogi,
+)
 from kerasopt_plugins.optimizers.base import LearningRate, PluginOptimizer, check_number
 from kerasopt_plugins.optimizers.cmomentum_sgd import CMomentumSGD
 from kerasopt_plugins.optimizers.momentum_sgd import MomentumSGD

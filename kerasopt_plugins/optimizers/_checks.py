@@ -25,7 +25,7 @@ from keras.optimizers.schedules import LearningRateSchedule
 
 from kerasopt_plugins.registry import hyperparameter_defaults, own_constructors
 
-__all__ = ["check_learning_rate", "check_number", "with_type_checks"]
+__all__ = ["check_epsilon", "check_learning_rate", "check_number", "with_type_checks"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,20 @@ def check_number(
         hi = "inf" if high is None else f"{high:g}"
         raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
     return number
+
+
+def check_epsilon(value: Any, name: str = "epsilon") -> float:
+    """A finite `epsilon` > 0, as a float.
+
+    tensorflow-addons 0.23 (and Keras 2) silently replaced 0 with 1e-7 (``epsilon or 1e-7``);
+    its ports refuse 0 with that fact in the message rather than alter what the user wrote.
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == 0:
+        raise ValueError(
+            f"{name} must be > 0, got {value!r}: tensorflow-addons 0.23 silently used 1e-7 "
+            f"instead of 0 (`{name} or 1e-7`); pass {name}=1e-7 for tfa's numbers"
+        )
+    return check_number(name, value, low=0.0, low_open=True)
 
 
 def check_learning_rate(value: Any, name: str = "learning_rate") -> Any:

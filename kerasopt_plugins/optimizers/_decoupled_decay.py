@@ -94,5 +94,5 @@ def decay_before_update(optimizer: Any, gradient: Any, variable: Any) -> None:
         optimizer.assign_sub(variable, ops.multiply(rate, variable))
     else:
         indices = sparse[1]
-        touched = ops.take(variable, indices, axis=0)
+        touched = _sparse.gather_rows(variable, indices)
         optimizer.assign_sub(variable, _sparse.rows(ops.multiply(rate, touched), indices))

@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-__all__ = ["rows", "sparse_rows"]
+__all__ = ["gather_rows", "rows", "sparse_rows"]
 
 
 def sparse_rows(gradient: Any) -> tuple[Any, Any] | None:
@@ -42,3 +42,17 @@ def rows(values: Any, indices: Any) -> Any:
     import tensorflow as tf
 
     return tf.IndexedSlices(values, indices)
+
+
+def gather_rows(x: Any, indices: Any) -> Any:
+    """Rows `indices` of a variable (or tensor), reading only those rows.
+
+    Only meaningful where `sparse_rows` returned the indices (TensorFlow). `ops.take` on a
+    variable reads all of it first, and a variable that a scatter has updated is in
+    copy-on-read mode there, so that read copies the whole table every step.
+    """
+    import tensorflow as tf
+
+    if isinstance(x, keras.Variable):
+        x = x.value
+    return tf.gather(x, indices)

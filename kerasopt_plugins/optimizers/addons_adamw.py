@@ -8,6 +8,7 @@ from typing import Optional
 from keras import ops
 
 from kerasopt_plugins.optimizers import _decoupled_decay, _sparse
+from kerasopt_plugins.optimizers._checks import check_epsilon
 from kerasopt_plugins.optimizers.base import LearningRate, PluginOptimizer, check_number
 from kerasopt_plugins.optimizers.sgdw import WeightDecay
 from kerasopt_plugins.registry import register_optimizer
@@ -77,7 +78,7 @@ class AdamW(PluginOptimizer):
         weight_decay = _decoupled_decay.check_weight_decay(weight_decay)
         beta_1 = check_number("beta_1", beta_1, low=0.0, high=1.0, high_open=True)
         beta_2 = check_number("beta_2", beta_2, low=0.0, high=1.0, high_open=True)
-        epsilon = check_tfa_epsilon(epsilon)
+        epsilon = check_epsilon(epsilon)
         exclude_from_weight_decay = _decoupled_decay.check_patterns(exclude_from_weight_decay)
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.weight_decay = weight_decay
@@ -133,13 +134,3 @@ class AdamW(PluginOptimizer):
         config["weight_decay"] = _decoupled_decay.serialize_weight_decay(self.weight_decay)
         return config
 
-
-def check_tfa_epsilon(epsilon, default: float = 1e-7) -> float:
-    """`epsilon` > 0; tfa (and Keras 2) silently turned 0 into `default`, this says so."""
-    epsilon = check_number("epsilon", epsilon, low=0.0)
-    if epsilon == 0.0:
-        raise ValueError(
-            f"epsilon must be > 0, got {epsilon!r}; tensorflow-addons silently used {default:g} "
-            f"instead of 0: pass epsilon={default:g} for its numbers"
-        )
-    return epsilon

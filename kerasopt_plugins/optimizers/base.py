@@ -161,11 +161,23 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
 
     # -- slots -------------------------------------------------------------------------------
 
-    def build(self, variables):
-        """Create one zero-initialised slot per declared name for every trainable variable.
+    #: Slots (a subset of `slot_names`) holding one scalar per variable rather than one value
+    #: per element, such as NovoGrad's second moment of the whole variable's gradient.
+    scalar_slots: tuple[str, ...] = ()
 
-        Uses Keras's `add_optimizer_variables`, so a variable with `overwrite_with_gradient` gets
-        no slots (None), as in Keras's own optimizers. Building again does nothing.
+    def slot_initializer(self, name: str) -> Any:
+        """The initializer `build` gives slot `name`: "zeros" unless a subclass says otherwise
+        (tfa's Yogi starts `v` at its initial_accumulator_value); any Keras initializer."""
+        return "zeros"
+
+    def build(self, variables):
+        """Create the slots of every trainable variable: one value per element for each name
+        in `slot_names`, one scalar for each name also in `scalar_slots`, initialised by
+        `slot_initializer`.
+
+        Uses Keras's `add_optimizer_variables` and `add_variable`, so a variable with
+        `overwrite_with_gradient` gets no slots (None), as in Keras's own optimizers. Building
+        again does nothing.
         """
         if self.built:
             return
@@ -177,9 +189,25 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
                 "`with strategy.scope():`, where the model is created and compiled"
             )
         super().build(variables)
-        names = list(self.slot_names)
-        created = self.add_optimizer_variables(variables, names) if names else ()
-        self._slots = dict(zip(names, created))
+        full = [n for n in self.slot_names if n not in self.scalar_slots]
+        slots = {}
+        if full:
+            initializers = [self.slot_initializer(n) for n in full]
+            slots = dict(zip(full, self.add_optimizer_variables(variables, full, initializers)))
+        for name in self.slot_names:
+            if name not in slots:
+                slots[name] = [self._scalar_slot(v, name) for v in variables]
+        self._slots = {name: slots[name] for name in self.slot_names}
+
+    def _scalar_slot(self, variable, name: str):
+        if getattr(variable, "overwrite_with_gradient", False):
+            return None  # as add_optimizer_variables does
+        return self.add_variable(
+            shape=(),
+            dtype=variable.dtype,
+            initializer=self.slot_initializer(name),
+            name=f"{variable.path.replace('/', '_')}_{name}",
+        )
 
     def get_slot(self, variable, name: str):
         """The slot `name` (one of `slot_names`) that belongs to model variable `variable`."""

@@ -97,7 +97,7 @@ class SGDW(PluginOptimizer):
             rows_a, grad = a, gradient
         else:
             grad, indices = sparse
-            rows_a = ops.take(a, indices, axis=0)
+            rows_a = _sparse.gather_rows(a, indices)
         new_a = ops.subtract(ops.multiply(rows_a, self.momentum), ops.multiply(grad, lr))
         step = new_a
         if self.nesterov:

@@ -190,6 +190,23 @@ def run_module(path: pathlib.Path) -> dict:
     return out
 
 
+def public_api() -> dict:
+    """Every public class and function of `tfa.optimizers` by kind: what docs/tfa.md's
+    migration table must cover."""
+    kinds = {}
+    for name in dir(tfa.optimizers):
+        obj = getattr(tfa.optimizers, name)
+        if name.startswith("_") or not callable(obj):
+            continue  # submodules, constants
+        if isinstance(obj, type) and issubclass(obj, tf.keras.optimizers.schedules.LearningRateSchedule):
+            kinds[name] = "schedule"
+        elif isinstance(obj, type) and issubclass(obj, tf.keras.optimizers.legacy.Optimizer):
+            kinds[name] = "optimizer"
+        else:
+            kinds[name] = "class" if isinstance(obj, type) else "function"
+    return kinds
+
+
 def jsonable(value):
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
@@ -216,6 +233,8 @@ def main(argv: list[str]) -> None:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
+    api = {"generated_with": machine, "tfa.optimizers": public_api()}
+    (HERE / "data" / "tfa_api.json").write_text(json.dumps(api, indent=1, sort_keys=True) + "\n")
     for path in modules:
         data = {"generated_with": machine, **run_module(path)}
         target = HERE / "data" / f"{path.stem}.json"
