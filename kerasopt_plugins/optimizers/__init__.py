@@ -1,13 +1,15 @@
 """Optimizers: the `PluginOptimizer` base class, the tutorial's seed optimizers and the ports of
 tensorflow-addons' optimizers."""
 
-from kerasopt_plugins.optimizers import (  # noqa: F401  (registration; re-exports follow)
+from kerasopt_plugins.optimizers import (  # noqa: F401  (registers them; tfa names: addons)
+    adabelief,
     addons_adamw,
     cocob,
     conditional_gradient,
     lazy_adam,
     novograd,
     proximal_adagrad,
+    rectified_adam,
     sgdw,
     yogi,
 )

@@ -20,7 +20,13 @@ from keras.optimizers.schedules import LearningRateSchedule
 from kerasopt_plugins.optimizers import _sparse
 from kerasopt_plugins.optimizers._checks import check_learning_rate
 
-__all__ = ["check_patterns", "check_weight_decay", "decay_before_update", "serialize_weight_decay"]
+__all__ = [
+    "check_patterns",
+    "check_weight_decay",
+    "decay_before_update",
+    "serialize_weight_decay",
+    "weight_decay_at",
+]
 
 
 def check_weight_decay(value: Any) -> Any:
@@ -69,7 +75,8 @@ def _path(variable: Any) -> str:
     return path
 
 
-def _rate(optimizer: Any, dtype: Any) -> Any:
+def weight_decay_at(optimizer: Any, dtype: Any) -> Any:
+    """The optimizer's `weight_decay` now: a schedule at `iterations`, a callable called, cast."""
     value = optimizer.weight_decay
     if isinstance(value, LearningRateSchedule):
         value = value(optimizer.iterations)
@@ -88,7 +95,7 @@ def decay_before_update(optimizer: Any, gradient: Any, variable: Any) -> None:
         optimizer.weight_decay
     ) and optimizer.weight_decay == 0.0:
         return  # no op in the graph for the common "no decay" case
-    rate = _rate(optimizer, variable.dtype)
+    rate = weight_decay_at(optimizer, variable.dtype)
     sparse = _sparse.sparse_rows(gradient)
     if sparse is None:
         optimizer.assign_sub(variable, ops.multiply(rate, variable))
