@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from typing import Any, Optional, Sequence
 
-import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
@@ -24,7 +23,6 @@ __all__ = [
     "check_patterns",
     "check_weight_decay",
     "decay_before_update",
-    "serialize_weight_decay",
     "weight_decay_at",
 ]
 
@@ -55,15 +53,6 @@ def check_patterns(value: Optional[Sequence[str]]) -> Optional[list[str]]:
                 f"exclude_from_weight_decay: {pattern!r} is not a regular expression ({err})"
             ) from None
     return list(value)
-
-
-def serialize_weight_decay(value: Any) -> Any:
-    """`weight_decay` for a config: a number as it is, a schedule or callable serialized."""
-    if isinstance(value, LearningRateSchedule):
-        return keras.optimizers.schedules.serialize(value)
-    if callable(value):
-        return keras.saving.serialize_keras_object(value)
-    return value
 
 
 def _path(variable: Any) -> str:

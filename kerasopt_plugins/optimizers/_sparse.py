@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-__all__ = ["gather_rows", "rows", "sparse_rows"]
+__all__ = ["assign_rows", "gather_rows", "rows", "sparse_rows", "take_rows"]
 
 
 def sparse_rows(gradient: Any) -> tuple[Any, Any] | None:
@@ -56,3 +56,13 @@ def gather_rows(x: Any, indices: Any) -> Any:
     if isinstance(x, keras.Variable):
         x = x.value
     return tf.gather(x, indices)
+
+
+def take_rows(x: Any, indices: Any) -> Any:
+    """`x` itself for a dense gradient (`indices` None), else its rows `indices`."""
+    return x if indices is None else gather_rows(x, indices)
+
+
+def assign_rows(optimizer: Any, target: Any, value: Any, indices: Any) -> None:
+    """``optimizer.assign(target, value)``, into the rows `indices` only if they are given."""
+    optimizer.assign(target, value if indices is None else rows(value, indices))

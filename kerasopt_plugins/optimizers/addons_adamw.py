@@ -128,9 +128,3 @@ class AdamW(PluginOptimizer):
             self.assign_sub(variable, ops.divide(ops.multiply(m, step_size), denominator))
         else:
             self.assign_sub(variable, ops.divide(ops.multiply(step_size, m), denominator))
-
-    def get_config(self):
-        config = super().get_config()
-        config["weight_decay"] = _decoupled_decay.serialize_weight_decay(self.weight_decay)
-        return config
-

@@ -25,7 +25,13 @@ from kerasopt_plugins.optimizers._checks import (
 from kerasopt_plugins.optimizers._fast_paths import FastPaths
 from kerasopt_plugins.registry import hyperparameter_defaults, registered_name
 
-__all__ = ["LearningRate", "PluginOptimizer", "check_number", "deserialize_schedule"]
+__all__ = [
+    "LearningRate",
+    "PluginOptimizer",
+    "check_number",
+    "deserialize_schedule",
+    "serialize_schedule",
+]
 
 #: The type a `learning_rate` argument takes: a number, a Keras schedule or a zero-argument callable.
 LearningRate = Union[numbers.Real, LearningRateSchedule, Callable[[], Any]]
@@ -277,8 +283,8 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
 
     # -- config ------------------------------------------------------------------------------
 
-    #: Constructor arguments that may hold a `LearningRateSchedule`: `from_config` turns their
-    #: serialized form back into a schedule.
+    #: Constructor arguments that may hold a `LearningRateSchedule` (or a zero-argument
+    #: callable): `get_config` serializes them and `from_config` turns them back.
     schedule_arguments: tuple[str, ...] = ("learning_rate",)
 
     @classmethod
@@ -309,7 +315,20 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
         for name in hyperparameter_defaults(type(self)):
             if name not in config:
                 config[name] = getattr(self, name)
+        for name in self.schedule_arguments:
+            if name != "learning_rate":  # Keras's own get_config serializes that one
+                config[name] = serialize_schedule(getattr(self, name))
         return config
+
+
+def serialize_schedule(value: Any) -> Any:
+    """A schedule-or-number argument for a config: a number as it is, a schedule or a callable
+    serialized (what `deserialize_schedule` reads back)."""
+    if isinstance(value, LearningRateSchedule):
+        return keras.optimizers.schedules.serialize(value)
+    if callable(value):
+        return keras.saving.serialize_keras_object(value)
+    return value
 
 
 def deserialize_schedule(config: Mapping[str, Any], custom_objects=None) -> Any:

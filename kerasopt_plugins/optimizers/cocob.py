@@ -89,29 +89,26 @@ class COCOB(PluginOptimizer):
         grad, indices = (gradient, None) if sparse is None else sparse
         grad = ops.cast(grad, dtype)
 
-        def rows(x):  # the rows the rule reads: all of them, or the gradient's
-            return x if indices is None else _sparse.gather_rows(x, indices)
 
-        def write(slot, value):
-            self.assign(slot, value if indices is None else _sparse.rows(value, indices))
 
         slots = {name: self.get_slot(variable, name) for name in self.slot_names}
-        bet = rows(slots["tilde_w"])
+        bet = _sparse.take_rows(slots["tilde_w"], indices)
         magnitude = ops.abs(grad)
-        scale = ops.maximum(rows(slots["lr"]), magnitude)
-        total = ops.add(rows(slots["gradients_sum"]), grad)
-        total_abs = ops.add(rows(slots["grad_norm_sum"]), magnitude)
-        reward = ops.maximum(ops.subtract(rows(slots["reward"]), ops.multiply(grad, bet)), 0.0)
+        scale = ops.maximum(_sparse.take_rows(slots["lr"], indices), magnitude)
+        total = ops.add(_sparse.take_rows(slots["gradients_sum"], indices), grad)
+        total_abs = ops.add(_sparse.take_rows(slots["grad_norm_sum"], indices), magnitude)
+        reward = ops.maximum(ops.subtract(_sparse.take_rows(slots["reward"], indices), ops.multiply(grad, bet)), 0.0)
         bound = ops.maximum(ops.add(total_abs, scale), ops.multiply(ops.cast(self.alpha, dtype), scale))
         new_bet = ops.multiply(
             ops.divide(ops.negative(total), ops.multiply(scale, bound)), ops.add(reward, scale)
         )
-        write(slots["gradients_sum"], total)
-        write(slots["grad_norm_sum"], total_abs)
-        write(variable, ops.add(ops.subtract(rows(variable), bet), new_bet))
-        write(slots["tilde_w"], new_bet)
-        write(slots["lr"], scale)
-        write(slots["reward"], reward)
+        _sparse.assign_rows(self, slots["gradients_sum"], total, indices)
+        _sparse.assign_rows(self, slots["grad_norm_sum"], total_abs, indices)
+        moved = ops.add(ops.subtract(_sparse.take_rows(variable, indices), bet), new_bet)
+        _sparse.assign_rows(self, variable, moved, indices)
+        _sparse.assign_rows(self, slots["tilde_w"], new_bet, indices)
+        _sparse.assign_rows(self, slots["lr"], scale, indices)
+        _sparse.assign_rows(self, slots["reward"], reward, indices)
 
     def get_config(self):
         config = super().get_config()

@@ -86,17 +86,13 @@ class ProximalAdagrad(PluginOptimizer):
         grad, indices = (gradient, None) if sparse is None else sparse
         grad = ops.cast(grad, dtype)
 
-        def rows(x):  # the rows the kernel reads: all of them, or the gradient's
-            return x if indices is None else _sparse.gather_rows(x, indices)
 
-        def write(slot, value):
-            self.assign(slot, value if indices is None else _sparse.rows(value, indices))
 
         accumulator = self.get_slot(variable, "accumulator")
-        accumulated = ops.add(rows(accumulator), ops.square(grad))
-        write(accumulator, accumulated)
+        accumulated = ops.add(_sparse.take_rows(accumulator, indices), ops.square(grad))
+        _sparse.assign_rows(self, accumulator, accumulated, indices)
         rate = ops.multiply(ops.cast(learning_rate, dtype), ops.rsqrt(accumulated))
-        prox = ops.subtract(rows(variable), ops.multiply(grad, rate))
+        prox = ops.subtract(_sparse.take_rows(variable, indices), ops.multiply(grad, rate))
         if self.l1_regularization_strength > 0.0:
             l1 = ops.cast(self.l1_regularization_strength, dtype)
             shrunk = ops.maximum(ops.subtract(ops.abs(prox), ops.multiply(rate, l1)), 0.0)
@@ -104,4 +100,4 @@ class ProximalAdagrad(PluginOptimizer):
         if self.l2_regularization_strength > 0.0:  # the kernel also divides by 1 + 0 * r: x / 1 is x
             l2 = ops.cast(self.l2_regularization_strength, dtype)
             prox = ops.divide(prox, ops.add(ops.multiply(l2, rate), 1.0))
-        write(variable, prox)
+        _sparse.assign_rows(self, variable, prox, indices)

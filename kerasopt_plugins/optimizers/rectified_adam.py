@@ -6,7 +6,7 @@ import numbers
 
 from keras import ops
 
-from kerasopt_plugins.optimizers import _decoupled_decay, _rectification, _sparse
+from kerasopt_plugins.optimizers import _rectification, _sparse
 from kerasopt_plugins.optimizers.base import LearningRate, PluginOptimizer
 from kerasopt_plugins.registry import register_optimizer
 
@@ -117,8 +117,3 @@ class RectifiedAdam(PluginOptimizer):
             self, v, ops.multiply(v, beta_2), ops.multiply(ops.square(gradient), 1.0 - beta_2), indices
         )
         _rectification.apply_step(self, variable, m_t, v_t, k, indices)
-
-    def get_config(self):
-        config = super().get_config()
-        config["weight_decay"] = _decoupled_decay.serialize_weight_decay(self.weight_decay)
-        return config

@@ -108,8 +108,3 @@ class SGDW(PluginOptimizer):
         else:
             self.assign(a, _sparse.rows(new_a, indices))
             self.assign_add(variable, _sparse.rows(step, indices))
-
-    def get_config(self):
-        config = super().get_config()
-        config["weight_decay"] = _decoupled_decay.serialize_weight_decay(self.weight_decay)
-        return config

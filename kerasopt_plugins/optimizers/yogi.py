@@ -108,11 +108,7 @@ class Yogi(PluginOptimizer):
         grad, indices = (gradient, None) if sparse is None else sparse
         grad = ops.cast(grad, dtype)
 
-        def rows(x):  # the rows the rule reads: all of them, or the gradient's
-            return x if indices is None else _sparse.gather_rows(x, indices)
 
-        def write(slot, value):
-            self.assign(slot, value if indices is None else _sparse.rows(value, indices))
 
         beta1 = ops.cast(self.beta1, dtype)
         beta2 = ops.cast(self.beta2, dtype)
@@ -127,21 +123,21 @@ class Yogi(PluginOptimizer):
             scaled = ops.multiply(grad, ops.subtract(1.0, beta1))
             if indices is not None:  # tfa decays every row of m, then adds into the touched ones
                 self.assign(m, decayed)
-            m_t = ops.add(rows(decayed), scaled)
-            write(m, m_t)
+            m_t = ops.add(_sparse.take_rows(decayed, indices), scaled)
+            _sparse.assign_rows(self, m, m_t, indices)
         else:
             m_t = grad
 
         v = self.get_slot(variable, "v")
-        v_rows = rows(v)
+        v_rows = _sparse.take_rows(v, indices)
         grad2 = ops.multiply(grad, grad)
         diff = ops.subtract(grad2, v_rows)
         sign = ops.sign(diff) if self.activation == "sign" else ops.tanh(ops.multiply(diff, 10.0))
         v_t = ops.add(v_rows, ops.multiply(ops.multiply(ops.subtract(1.0, beta2), sign), grad2))
-        write(v, v_t)
+        _sparse.assign_rows(self, v, v_t, indices)
 
         rate = ops.divide(lr, ops.add(ops.sqrt(v_t), ops.cast(self.epsilon, dtype)))
-        new = ops.subtract(rows(variable), ops.multiply(rate, m_t))
+        new = ops.subtract(_sparse.take_rows(variable, indices), ops.multiply(rate, m_t))
         l1, l2 = self.l1_regularization_strength, self.l2_regularization_strength
         if l1 > 0.0:
             # argmin_w 1/2 a w^2 + b w + c |w|: (c sign(b) - b) / a where |b| > c, else 0
@@ -152,4 +148,4 @@ class Yogi(PluginOptimizer):
             new = ops.multiply(ops.cast(ops.greater(ops.abs(b), c), dtype), solved)
         elif l2 > 0.0:
             new = ops.divide(new, ops.add(ops.multiply(ops.cast(l2, dtype), rate), 1.0))
-        write(variable, new)
+        _sparse.assign_rows(self, variable, new, indices)
