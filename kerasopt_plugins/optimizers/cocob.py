@@ -89,8 +89,6 @@ class COCOB(PluginOptimizer):
         grad, indices = (gradient, None) if sparse is None else sparse
         grad = ops.cast(grad, dtype)
 
-
-
         slots = {name: self.get_slot(variable, name) for name in self.slot_names}
         bet = _sparse.take_rows(slots["tilde_w"], indices)
         magnitude = ops.abs(grad)

@@ -86,8 +86,6 @@ class ProximalAdagrad(PluginOptimizer):
         grad, indices = (gradient, None) if sparse is None else sparse
         grad = ops.cast(grad, dtype)
 
-
-
         accumulator = self.get_slot(variable, "accumulator")
         accumulated = ops.add(_sparse.take_rows(accumulator, indices), ops.square(grad))
         _sparse.assign_rows(self, accumulator, accumulated, indices)

@@ -108,8 +108,6 @@ class Yogi(PluginOptimizer):
         grad, indices = (gradient, None) if sparse is None else sparse
         grad = ops.cast(grad, dtype)
 
-
-
         beta1 = ops.cast(self.beta1, dtype)
         beta2 = ops.cast(self.beta2, dtype)
         step = ops.cast(ops.add(self.iterations, 1), dtype)
