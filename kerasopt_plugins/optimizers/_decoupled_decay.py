@@ -23,6 +23,7 @@ __all__ = [
     "check_patterns",
     "check_weight_decay",
     "decay_before_update",
+    "no_weight_decay",
     "weight_decay_at",
 ]
 
@@ -74,21 +75,23 @@ def weight_decay_at(optimizer: Any, dtype: Any) -> Any:
     return ops.cast(value, dtype)
 
 
-def decay_before_update(optimizer: Any, gradient: Any, variable: Any) -> None:
-    """``w <- w - wd * w`` on `variable` (the gradient's rows only, if it is sparse), unless a
-    pattern of ``optimizer.exclude_from_weight_decay`` matches the variable's path."""
+def no_weight_decay(value: Any) -> bool:
+    """tfa's ``weight_decay == 0``: a schedule or a callable always counts as decay."""
+    return not callable(value) and value == 0.0
+
+
+def decay_before_update(optimizer: Any, variable: Any, indices: Any = None) -> None:
+    """``w <- w - wd * w`` on `variable` (on its rows `indices` only, for a sparse gradient:
+    the indices `_sparse.sparse_rows` gave), unless a pattern of
+    ``optimizer.exclude_from_weight_decay`` matches the variable's path."""
     patterns = optimizer.exclude_from_weight_decay
     if patterns and any(re.search(p, _path(variable)) for p in patterns):
         return
-    if not isinstance(optimizer.weight_decay, LearningRateSchedule) and not callable(
-        optimizer.weight_decay
-    ) and optimizer.weight_decay == 0.0:
+    if no_weight_decay(optimizer.weight_decay):
         return  # no op in the graph for the common "no decay" case
     rate = weight_decay_at(optimizer, variable.dtype)
-    sparse = _sparse.sparse_rows(gradient)
-    if sparse is None:
+    if indices is None:
         optimizer.assign_sub(variable, ops.multiply(rate, variable))
     else:
-        indices = sparse[1]
         touched = _sparse.gather_rows(variable, indices)
         optimizer.assign_sub(variable, _sparse.rows(ops.multiply(rate, touched), indices))

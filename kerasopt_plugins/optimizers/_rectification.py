@@ -162,7 +162,7 @@ def coefficients(optimizer: Any, learning_rate: Any, dtype: Any, order: Order | 
         correction = ops.where(on, correction, 0.0)
         offset = ops.where(on, offset, 1.0)
     decay = None
-    if not _no_weight_decay(optimizer.weight_decay):
+    if not _decoupled_decay.no_weight_decay(optimizer.weight_decay):
         decay = lr * _decoupled_decay.weight_decay_at(optimizer, sd)  # tfa's wd_t: at iterations, not t
     cast = lambda x: None if x is None else ops.cast(x, dtype)  # noqa: E731
     k = Coefficients(cast(scale), cast(correction), cast(offset), cast(decay))
@@ -196,11 +196,6 @@ def _sma_and_r(beta_2: Any, beta_2_power: Any, t: Any, order: Order) -> tuple[An
         ratio = ((sma_t - 4.0) * (sma_t - 2.0) * sma_inf) / ((sma_inf - 4.0) * (sma_inf - 2.0) * sma_t)
     # NaN where sma_t lies between 2 and 4: only a threshold below 4 (refused) takes such a step
     return sma_t, ops.sqrt(ratio)
-
-
-def _no_weight_decay(value: Any) -> bool:
-    # tfa's `weight_decay != 0.0`: a schedule or a callable always counts as decay
-    return not callable(value) and value == 0.0
 
 
 def accumulate(optimizer: Any, slot: Any, decayed: Any, added: Any, indices: Any = None) -> Any:

@@ -118,7 +118,7 @@ class AdaBelief(PluginOptimizer):
         # if it is sparse: the order of tfa's sparse kernel. Its dense kernel adds epsilon last
         # (at most an ulp apart), which makes XLA recompute v in the step from a copy of the
         # old v instead of fusing the two (1.5x Adam's time on JAX; 1.1x this way)
-        m_rows = m_t if indices is None else _sparse.gather_rows(m_t, indices)
+        m_rows = _sparse.take_rows(m_t, indices)
         deviation = ops.square(ops.subtract(gradient, m_rows))
         belief = ops.add(ops.multiply(deviation, 1.0 - beta_2), self.epsilon)
         v_t = _rectification.accumulate(self, v, ops.multiply(v, beta_2), belief, indices)

@@ -92,7 +92,8 @@ class AdamW(PluginOptimizer):
         self.elementwise = not exclude_from_weight_decay  # patterns read variable paths
 
     def update_step(self, gradient, variable, learning_rate):
-        _decoupled_decay.decay_before_update(self, gradient, variable)
+        sparse = _sparse.sparse_rows(gradient)
+        _decoupled_decay.decay_before_update(self, variable, None if sparse is None else sparse[1])
         dtype = variable.dtype
         t = ops.cast(ops.add(self.iterations, 1), dtype)
         beta_1, beta_2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
@@ -104,13 +105,11 @@ class AdamW(PluginOptimizer):
             ops.subtract(1.0, ops.power(beta_1, t)),
         )
         m, v = self.get_slot(variable, "m"), self.get_slot(variable, "v")
-        sparse = _sparse.sparse_rows(gradient)
         if sparse is None:  # Keras 2's fused Adam kernel, in its order of operations
             self.assign_add(m, ops.multiply(ops.subtract(gradient, m), one_minus_1))
             self.assign_add(
                 v, ops.multiply(ops.subtract(ops.square(gradient), v), one_minus_2)
             )
-            step_size = ops.multiply(lr, bias)
         else:  # Keras 2's Adam on IndexedSlices: decay everywhere, add on the rows
             values, indices = sparse
             self.assign(m, ops.multiply(m, beta_1))
@@ -118,13 +117,10 @@ class AdamW(PluginOptimizer):
             self.assign(v, ops.multiply(v, beta_2))
             squares = ops.multiply(ops.multiply(values, values), one_minus_2)
             self.assign_add(v, _sparse.rows(squares, indices))
-            step_size = ops.multiply(lr, bias)
         if self.amsgrad:
             vhat = self.get_slot(variable, "vhat")
             self.assign(vhat, ops.maximum(vhat, v))
             v = vhat
         denominator = ops.add(ops.sqrt(v), self.epsilon)
-        if sparse is None:
-            self.assign_sub(variable, ops.divide(ops.multiply(m, step_size), denominator))
-        else:
-            self.assign_sub(variable, ops.divide(ops.multiply(step_size, m), denominator))
+        step_size = ops.multiply(lr, bias)
+        self.assign_sub(variable, ops.divide(ops.multiply(m, step_size), denominator))

@@ -82,9 +82,9 @@ class SGDW(PluginOptimizer):
         self.elementwise = not exclude_from_weight_decay
 
     def update_step(self, gradient, variable, learning_rate):
-        _decoupled_decay.decay_before_update(self, gradient, variable)
-        lr = ops.cast(learning_rate, variable.dtype)
         sparse = _sparse.sparse_rows(gradient)
+        _decoupled_decay.decay_before_update(self, variable, None if sparse is None else sparse[1])
+        lr = ops.cast(learning_rate, variable.dtype)
         if not self.slot_names:
             if sparse is None:
                 self.assign_sub(variable, ops.multiply(lr, gradient))
