@@ -17,6 +17,7 @@ from kerasopt_plugins.optimizers import (  # noqa: E402
     check_number,
 )
 from kerasopt_plugins import schedules  # noqa: E402,F401  (registers the schedules)
+from kerasopt_plugins import wrappers  # noqa: E402,F401  (registers the wrappers)
 from kerasopt_plugins.registry import (  # noqa: E402
     OptimizerInfo,
     UnknownOptimizerError,

@@ -10,6 +10,14 @@ from kerasopt_plugins.optimizers.proximal_adagrad import ProximalAdagrad
 from kerasopt_plugins.optimizers.rectified_adam import RectifiedAdam
 from kerasopt_plugins.optimizers.sgdw import SGDW
 from kerasopt_plugins.optimizers.yogi import Yogi
+from kerasopt_plugins.wrappers import AveragedOptimizer as AveragedOptimizerWrapper
+from kerasopt_plugins.wrappers import (
+    SWA,
+    DecoupledWeightDecayExtension,
+    Lookahead,
+    MovingAverage,
+    extend_with_decoupled_weight_decay,
+)
 from kerasopt_plugins.schedules import (
     CyclicalLearningRate,
     ExponentialCyclicalLearningRate,
@@ -21,15 +29,21 @@ __all__ = [
     "COCOB",
     "AdaBelief",
     "AdamW",
+    "AveragedOptimizerWrapper",
     "ConditionalGradient",
     "CyclicalLearningRate",
+    "DecoupledWeightDecayExtension",
     "ExponentialCyclicalLearningRate",
     "LazyAdam",
+    "Lookahead",
+    "MovingAverage",
     "NovoGrad",
     "ProximalAdagrad",
     "RectifiedAdam",
     "SGDW",
+    "SWA",
     "Triangular2CyclicalLearningRate",
     "TriangularCyclicalLearningRate",
     "Yogi",
+    "extend_with_decoupled_weight_decay",
 ]

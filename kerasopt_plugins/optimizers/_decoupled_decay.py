@@ -23,6 +23,7 @@ __all__ = [
     "check_patterns",
     "check_weight_decay",
     "decay_before_update",
+    "excluded",
     "no_weight_decay",
     "weight_decay_at",
 ]
@@ -65,6 +66,12 @@ def _path(variable: Any) -> str:
     return path
 
 
+def excluded(optimizer: Any, variable: Any) -> bool:
+    """True when a pattern of ``optimizer.exclude_from_weight_decay`` matches the variable's path."""
+    patterns = optimizer.exclude_from_weight_decay
+    return bool(patterns) and any(re.search(p, _path(variable)) for p in patterns)
+
+
 def weight_decay_at(optimizer: Any, dtype: Any) -> Any:
     """The optimizer's `weight_decay` now: a schedule at `iterations`, a callable called, cast."""
     value = optimizer.weight_decay
@@ -84,8 +91,7 @@ def decay_before_update(optimizer: Any, variable: Any, indices: Any = None) -> N
     """``w <- w - wd * w`` on `variable` (on its rows `indices` only, for a sparse gradient:
     the indices `_sparse.sparse_rows` gave), unless a pattern of
     ``optimizer.exclude_from_weight_decay`` matches the variable's path."""
-    patterns = optimizer.exclude_from_weight_decay
-    if patterns and any(re.search(p, _path(variable)) for p in patterns):
+    if excluded(optimizer, variable):
         return
     if no_weight_decay(optimizer.weight_decay):
         return  # no op in the graph for the common "no decay" case

@@ -254,3 +254,18 @@ def torch_alias_variable(tensor: Any, name: str) -> Any:
             f"found {type(getattr(variable, '_value', None)).__name__}",
         )
     return variable
+
+
+def backend_optimizer_class(cls: type) -> type:
+    """The class Keras instantiates for optimizer class `cls` on this backend.
+
+    On torch, ``keras.optimizers.Adam(...)`` (and SGD, RMSprop, ...) makes an instance of a
+    torch-specific subclass with multi-tensor kernels (`TorchOptimizer.__new__` swaps it in);
+    a subclass of `cls` itself would not get them. Found by asking `__new__`, without running
+    a constructor.
+    """
+    made = cls.__new__(cls)
+    found = type(made)
+    if not (isinstance(found, type) and issubclass(found, cls)):
+        raise _changed("backend_optimizer_class", f"{cls.__name__}.__new__ returning a {cls.__name__}", repr(found))
+    return found

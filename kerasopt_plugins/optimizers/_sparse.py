@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-__all__ = ["assign_rows", "gather_rows", "rows", "sparse_rows", "take_rows"]
+__all__ = ["assign_rows", "gather_rows", "rows", "sparse_rows", "summed_duplicates", "take_rows"]
 
 
 def sparse_rows(gradient: Any) -> tuple[Any, Any] | None:
@@ -32,6 +32,20 @@ def sparse_rows(gradient: Any) -> tuple[Any, Any] | None:
     unique, positions = tf.unique(gradient.indices)
     values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(unique)[0])
     return values, unique
+
+
+def summed_duplicates(gradient: Any) -> Any:
+    """A sparse gradient with its repeated rows summed (still sparse), as Keras 2 handed it to
+    an optimizer; any other gradient as it is. Keras 3's optimizers take repeated rows one by
+    one, so a rule that squares the gradient (Adam's second moment) squares each part instead
+    of their sum, and differs from the same gradient made dense."""
+    found = sparse_rows(gradient)
+    if found is None:
+        return gradient
+    import tensorflow as tf
+
+    values, indices = found
+    return tf.IndexedSlices(values, indices, gradient.dense_shape)
 
 
 def rows(values: Any, indices: Any) -> Any:

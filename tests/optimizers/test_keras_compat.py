@@ -373,7 +373,8 @@ def test_a_missing_stateless_scope_module_fails_at_use_not_at_import():
         del common.stateless_scope  # as if a Keras release moved the module
         sys.modules["keras.src.backend.common.stateless_scope"] = None
         import kerasopt_plugins  # still imports
-        from kerasopt_plugins.optimizers import _keras_compat
+        from kerasopt_plugins import VanillaSGD
+    from kerasopt_plugins.optimizers import _keras_compat
         try:
             _keras_compat.in_stateless_scope()
         except _keras_compat.KerasInternalsChanged as err:
@@ -448,3 +449,13 @@ def test_torch_alias_variable_raises_when_keras_copies_the_initializer(monkeypat
     monkeypatch.setattr(core.Variable, "_initialize", lambda self, value: original(self, value.detach().clone()))
     with pytest.raises(_keras_compat.KerasInternalsChanged, match=r"torch_alias_variable.*Keras " + keras.__version__):
         _keras_compat.torch_alias_variable(torch.zeros(4), "alias")
+
+
+def test_backend_optimizer_class_is_the_class_keras_instantiates():
+    from kerasopt_plugins import VanillaSGD
+    from kerasopt_plugins.optimizers import _keras_compat
+
+    for cls in (keras.optimizers.Adam, keras.optimizers.SGD, keras.optimizers.Lamb, VanillaSGD):
+        found = _keras_compat.backend_optimizer_class(cls)
+        assert issubclass(found, cls)
+        assert type(cls()) is found

@@ -11,8 +11,8 @@ venv of its own, never in the package's:
 Each module ``cases/NAME.py`` describes what to run (pure data, see cases/README.md); this
 script writes ``data/NAME.json``: for every case, tfa's serialized optimizer (exactly as
 ``tf.keras.optimizers.serialize`` wrote it), the problem (initial values, the gradient of
-every step) and, after every step, the variables and tfa's slots. Nothing here imports
-kerasopt_plugins: the tests read the JSON and replay it on TensorFlow, JAX and torch.
+every step) and, after every step, the variables and tfa's slots (wrappers: also the inner's).
+Nothing imports kerasopt_plugins: the tests read the JSON, replay it on TF, JAX and torch.
 """
 
 from __future__ import annotations
@@ -167,6 +167,75 @@ def run_schedule(name: str, case: dict) -> dict:
     }
 
 
+# -- wrappers: Lookahead, SWA, MovingAverage, extend_with_decoupled_weight_decay ---------------
+# (Below run_schedule on purpose: cyclical_learning_rate.json holds a lambda's code from it,
+# line number included, so a line added above run_schedule changes that file.)
+#
+# A wrapper case module (KIND = "wrapper") has TFA_NAME (Lookahead, SWA, MovingAverage or
+# extend_with_decoupled_weight_decay), PORT (the name in kerasopt_plugins.wrappers),
+# INNER_SLOT_MAP ({inner class: {tfa's slot name: Keras 3's}}) and CASES with "inner":
+# {"class_name": ..., "config": {...}} (tf.keras.optimizers.legacy.<X>, else tfa.optimizers.<X>;
+# for extend_with_decoupled_weight_decay only the class to extend), "kwargs" (the wrapper's own
+# arguments; for an extended class all of its arguments), "problem", "steps", and optionally
+# "rtol" / "atol" with a comment saying why.
+
+def inner_class(class_name: str):
+    """Keras 2's legacy optimizer of that name (tfa's wrappers take no other), else tfa's."""
+    legacy = tf.keras.optimizers.legacy
+    return getattr(legacy, class_name) if hasattr(legacy, class_name) else getattr(tfa.optimizers, class_name)
+
+
+def build_wrapper(name: str, case: dict):
+    """(the optimizer that applies the gradients, the one that keeps the inner slots).
+
+    ``extend_with_decoupled_weight_decay`` makes one optimizer of both: the extended class,
+    built from the case's kwargs (weight_decay first, the inner's own arguments,
+    exclude_from_weight_decay)."""
+    inner = case["inner"]
+    if name == "extend_with_decoupled_weight_decay":
+        extended = tfa.optimizers.extend_with_decoupled_weight_decay(inner_class(inner["class_name"]))
+        optimizer = extended(**build(case.get("kwargs", {})))
+        return optimizer, optimizer
+    inner_optimizer = inner_class(inner["class_name"])(**build(inner.get("config", {})))
+    wrapper = getattr(tfa.optimizers, name)(inner_optimizer, **build(case.get("kwargs", {})))
+    return wrapper, inner_optimizer
+
+
+def slot_values(optimizer, variables: dict) -> dict:
+    return {
+        s: {n: optimizer.get_slot(v, s).numpy() for n, v in variables.items()}
+        for s in optimizer.get_slot_names()
+    }
+
+
+def run_wrapper(name: str, case: dict, problem: dict, densify: bool) -> dict:
+    """A wrapper case: after every step the variables, the wrapper's own slots (``slow``,
+    ``average``; none for an extended class), the inner optimizer's slots under tfa's names,
+    and the iterations of both. An averaging wrapper's run ends with `assign_average_vars`
+    applied to the variables; what it assigned is recorded."""
+    wrapper, inner = build_wrapper(name, case)
+    serialized = tf.keras.optimizers.serialize(wrapper)
+    variables = {n: tf.Variable(v, name=n) for n, v in problem["init"].items()}
+    history = []
+    for step in problem["grads"]:
+        pairs = [
+            (to_tf(step[n], problem.get("dense_shape"), densify), variables[n]) for n in variables
+        ]
+        wrapper.apply_gradients(pairs)
+        history.append({
+            "variables": {n: v.numpy() for n, v in variables.items()},
+            "slots": {} if wrapper is inner else slot_values(wrapper, variables),
+            "inner_slots": slot_values(inner, variables),
+            "iterations": int(wrapper.iterations.numpy()),
+            "inner_iterations": int(inner.iterations.numpy()),
+        })
+    result = {"serialized": serialized, "tfa_config": wrapper.get_config(), "history": history}
+    if hasattr(wrapper, "assign_average_vars"):
+        wrapper.assign_average_vars(list(variables.values()))
+        result["assign_average_vars"] = {n: v.numpy() for n, v in variables.items()}
+    return result
+
+
 def run_module(path: pathlib.Path) -> dict:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
@@ -178,11 +247,19 @@ def run_module(path: pathlib.Path) -> dict:
         "slot_map": getattr(module, "SLOT_MAP", {}),
         "cases": {},
     }
+    if out["kind"] == "wrapper":
+        out["inner_slot_map"] = module.INNER_SLOT_MAP
     for index, case in enumerate(module.CASES):
         if out["kind"] == "schedule":
             out["cases"][case["id"]] = {**case, **run_schedule(module.TFA_NAME, case)}
             continue
         problem = PROBLEMS[case["problem"]](case["steps"], SEED + index)
+        if out["kind"] == "wrapper":
+            result = {**case, "problem": problem, **run_wrapper(module.TFA_NAME, case, problem, False)}
+            if problem["kind"] == "sparse":
+                result["dense_history"] = run_wrapper(module.TFA_NAME, case, problem, True)["history"]
+            out["cases"][case["id"]] = result
+            continue
         result = {**case, "problem": problem, **run_optimizer(module.TFA_NAME, case, problem, False)}
         if problem["kind"] == "sparse":  # what JAX and torch see: the summed dense gradient
             result["dense_history"] = run_optimizer(module.TFA_NAME, case, problem, True)["history"]

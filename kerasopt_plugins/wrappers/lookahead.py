@@ -1,0 +1,59 @@
+"""Lookahead: k fast steps of any optimizer, then one step of the slow weights towards them."""
+
+from __future__ import annotations
+
+from keras import ops
+
+from kerasopt_plugins.wrappers._wrapper import OptimizerWrapper, check_int, check_real
+
+
+class Lookahead(OptimizerWrapper):
+    """Lookahead around any Keras optimizer (tensorflow-addons 0.23's semantics).
+
+    The inner optimizer updates the (fast) weights every step. After every `sync_period`-th
+    update (when the number of updates, this one included, is a multiple of it) the slow
+    weights, which start as a copy of the weights, step towards the fast ones and the fast
+    weights restart from there::
+
+        slow = slow + slow_step_size * (w - slow)
+        w = slow
+
+    Args:
+        optimizer: the inner optimizer: an instance, a name (``"adam"``, ``"radam"``) or a
+            config dict (Keras 3's form, or Keras 2's as tfa saved it).
+        sync_period: k, the number of fast steps per slow step (int >= 1). Default 6.
+        slow_step_size: alpha, the slow weights' step towards the fast ones (in [0, 1]).
+            Default 0.5.
+        name: default "Lookahead".
+
+    Example: Lookahead around RectifiedAdam is "Ranger"::
+
+        model.compile(optimizer=Lookahead(RectifiedAdam(1e-3)), loss="mse")
+
+    References:
+        Zhang, Lucas, Hinton and Ba, "Lookahead Optimizer: k steps forward, 1 step back",
+        NeurIPS 2019. https://arxiv.org/abs/1907.08610
+    """
+
+    slot_names = ("slow",)
+    slot_starts_from_variable = True
+
+    def __init__(self, optimizer, sync_period: int = 6, slow_step_size: float = 0.5, name=None, **kwargs):
+        sync_period = check_int("Lookahead", "sync_period", sync_period, 1)
+        slow_step_size = check_real("Lookahead", "slow_step_size", slow_step_size, 0.0, 1.0)
+        super().__init__(optimizer, name=name, **kwargs)
+        self.sync_period = sync_period
+        self.slow_step_size = slow_step_size
+
+    def _own_step_plan(self, updates):
+        sync = ops.equal(ops.mod(updates, self.sync_period), 0)
+        return sync, {"alpha": ops.convert_to_tensor(self.slow_step_size, "float32")}
+
+    @staticmethod
+    def _own_rule(k, variables, slots, scalars):
+        slow = slots["slow"]
+        step_back = k.add(slow, k.scale(k.sub(variables, slow), scalars["alpha"]))
+        return {"slow": step_back, "variable": step_back}
+
+    def _own_config(self):
+        return {"sync_period": self.sync_period, "slow_step_size": self.slow_step_size}
