@@ -19,6 +19,7 @@ from kerasopt_plugins.optimizers import (  # noqa: E402
 from kerasopt_plugins import schedules  # noqa: E402,F401  (registers the schedules)
 from kerasopt_plugins import wrappers  # noqa: E402,F401  (registers the wrappers)
 from kerasopt_plugins.registry import (  # noqa: E402
+    AmbiguousOptimizerNameError,
     OptimizerInfo,
     UnknownOptimizerError,
     get_optimizer,
@@ -31,6 +32,7 @@ from kerasopt_plugins.registry import (  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmbiguousOptimizerNameError",
     "CMomentumSGD",
     "LearningRate",
     "MomentumSGD",

@@ -9,6 +9,12 @@
 * Keras's global custom objects under the short name and every alias, so
   ``keras.optimizers.get("cmomentum_sgd")`` and ``model.compile(optimizer="cmomentum_sgd")``
   work.
+
+A registered class is also found by its class name, case-insensitively as Keras's built-ins are
+(``"CMomentumSGD"``, ``"cmomentumsgd"``), which is how Keras 2 wrote optimizers into configs and
+how users write ``"Adam"``. Class names come last: a registered name, alias or legacy key and a
+Keras built-in (``Adam`` stays Keras's) take precedence, and a class name that two registered
+classes share resolves to neither but raises `AmbiguousOptimizerNameError` naming both.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any, Callable, Iterable, Mapping
 import keras
 
 __all__ = [
+    "AmbiguousOptimizerNameError",
     "OptimizerInfo",
     "UnknownOptimizerError",
     "get_optimizer",
@@ -42,6 +49,10 @@ logger = logging.getLogger(__name__)
 
 class UnknownOptimizerError(ValueError):
     """An optimizer name that is neither registered here nor a Keras built-in."""
+
+
+class AmbiguousOptimizerNameError(ValueError):
+    """A class name that two registered optimizer classes share (case-insensitively)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,6 +305,8 @@ def _check_free(
                 "(pass override=True if that is what you want)"
             )
         other = custom.get(candidate)
+        if _CLASS_NAME_ENTRIES.get(candidate) is other:
+            other = None  # a class-name entry of ours: explicit names take precedence
         if other is not None and not override and not _same_definition(other, cls):
             raise ValueError(
                 f"the name {candidate!r} is already a Keras custom object ({other!r}); "
@@ -340,6 +353,7 @@ def _register(
         legacy_keys=legacy_keys,
         constrained=constrained,
     )
+    _sync_class_names()
 
 
 def unregister_optimizer(name: str) -> OptimizerInfo:
@@ -355,7 +369,109 @@ def unregister_optimizer(name: str) -> OptimizerInfo:
     for n in (*record.names, *record.legacy_keys):
         _LOOKUP.pop(n.lower(), None)
     del _RECORDS[record.name]
+    _sync_class_names()
     return record
+
+
+# -- class names -----------------------------------------------------------------------------
+#
+# Keras resolves ``keras.optimizers.get("Adam")``, ``compile(optimizer="adam")`` and a config whose
+# ``class_name`` is "Adam" through its built-ins (the class name and its lower-case form) and then
+# through its global custom objects, looked up by the exact string. So each registered class gets
+# two custom-object entries more, its class name as spelled and in lower case ("CMomentumSGD",
+# "cmomentumsgd"); other spellings resolve through `get_optimizer` only, as for the short names.
+# The table is recomputed from the records after every registration and removal.
+
+_CLASS_NAME_ENTRIES: dict[str, Any] = {}  # custom-object key -> what this module put there
+
+
+class _AmbiguousClassName:
+    """What Keras's custom objects hold under a class name that several registered classes share.
+
+    Keras calls ``from_config`` on what it finds there; this raises the error that names the
+    classes and the registered names that tell them apart.
+    """
+
+    def __init__(self, name: str, records: list[OptimizerInfo]):
+        self.name = name
+        self.records = records
+
+    def error(self) -> AmbiguousOptimizerNameError:
+        owners = " and ".join(f"{_describe(r.cls)} (registered as {r.name!r})" for r in self.records)
+        return AmbiguousOptimizerNameError(
+            f"optimizer class name {self.name!r} is ambiguous: it is the class name of {owners}. "
+            "Use a registered name instead (kerasopt_plugins.list_optimizers() or `kerasopt list`), "
+            "or unregister one of them (kerasopt_plugins.unregister_optimizer)."
+        )
+
+    def from_config(self, config, custom_objects=None):
+        raise self.error()
+
+    def __call__(self, *args, **kwargs):
+        raise self.error()
+
+    def __repr__(self) -> str:
+        return f"<ambiguous optimizer class name {self.name!r}>"
+
+
+def _class_name_table() -> dict[str, OptimizerInfo | _AmbiguousClassName]:
+    """Lower-case class name -> the record it resolves to, or an ambiguity.
+
+    Leaves out class names that are Keras built-ins (``AdamW``, the tfa port's class name, stays
+    Keras's AdamW) and those equal to a registered name, alias or legacy key (that one wins).
+    """
+    builtins = _builtin_names()
+    groups: dict[str, list[OptimizerInfo]] = {}
+    for record in sorted(_RECORDS.values(), key=lambda r: r.name):
+        key = record.cls.__name__.lower()
+        if key in builtins:
+            continue
+        owner = _LOOKUP.get(key)
+        if owner is not None and _RECORDS[owner].cls is not record.cls:
+            continue
+        groups.setdefault(key, []).append(record)
+    return {
+        key: records[0] if len(records) == 1 else _AmbiguousClassName(records[0].cls.__name__, records)
+        for key, records in groups.items()
+    }
+
+
+def _sync_class_names() -> None:
+    """Put every registered class under its class names in Keras's custom objects (see above)."""
+    custom = keras.saving.get_custom_objects()
+    was_ambiguous = set()
+    for key, entry in _CLASS_NAME_ENTRIES.items():
+        if isinstance(entry, _AmbiguousClassName):
+            was_ambiguous.add(key.lower())
+        if custom.get(key) is entry:
+            del custom[key]
+    _CLASS_NAME_ENTRIES.clear()
+    for key, resolved in _class_name_table().items():
+        if isinstance(resolved, _AmbiguousClassName):
+            spellings = {r.cls.__name__ for r in resolved.records}
+            entry: Any = resolved
+            if key not in was_ambiguous:
+                logger.warning("register_optimizer: %s", resolved.error())
+        else:
+            spellings = {resolved.cls.__name__}
+            entry = resolved.cls
+        for spelling in sorted(spellings | {key}):
+            if spelling in custom:
+                continue  # a registered name (already there) or a user's own custom object
+            custom[spelling] = entry
+            _CLASS_NAME_ENTRIES[spelling] = entry
+
+
+def _by_class_name(identifier: str) -> OptimizerInfo | None:
+    """The record whose class name is `identifier` (any case); None if there is none.
+
+    Raises:
+        AmbiguousOptimizerNameError: two registered classes have that class name.
+    """
+    resolved = _class_name_table().get(identifier.strip().lower())
+    if isinstance(resolved, _AmbiguousClassName):
+        raise resolved.error()
+    return resolved
 
 
 def list_optimizers(pattern: str | None = None) -> list[str]:
@@ -380,13 +496,21 @@ def _unknown(identifier: str) -> UnknownOptimizerError:
 
 
 def optimizer_info(name: str) -> OptimizerInfo:
-    """The record of a registered optimizer, by name or alias (case-insensitive)."""
+    """The record of a registered optimizer, by name, alias or class name (case-insensitive).
+
+    Raises:
+        UnknownOptimizerError: no registered optimizer has that name.
+        AmbiguousOptimizerNameError: `name` is the class name of two registered classes.
+    """
     if not isinstance(name, str):
         raise TypeError(f"optimizer_info: name must be a str, got {name!r}")
     canonical = _LOOKUP.get(name.strip().lower())
-    if canonical is None:
+    if canonical is not None:
+        return _RECORDS[canonical]
+    record = _by_class_name(name)
+    if record is None:
         raise _unknown(name)
-    return _RECORDS[canonical]
+    return record
 
 
 def get_optimizer(identifier: Any, **overrides: Any) -> keras.optimizers.Optimizer:
@@ -394,13 +518,16 @@ def get_optimizer(identifier: Any, **overrides: Any) -> keras.optimizers.Optimiz
 
     Args:
         identifier: a registered name or alias (case-insensitive), a Keras built-in name
-            (``"adam"``), a config dict ``{"class_name": ..., "config": {...}}`` as
-            `keras.optimizers.serialize` writes it, or an optimizer instance.
+            (``"adam"``), a registered class's class name (case-insensitive:
+            ``"CMomentumSGD"``), a config dict ``{"class_name": ..., "config": {...}}`` as
+            `keras.optimizers.serialize` writes it (Keras 2's bare class names included), or an
+            optimizer instance.
         **overrides: constructor arguments; with a dict they update its config, with an
             instance they give a new optimizer built from its config.
 
     Raises:
         UnknownOptimizerError: a name that is neither registered nor built in.
+        AmbiguousOptimizerNameError: a class name that two registered classes share.
         TypeError: an identifier of another type.
     """
     if isinstance(identifier, keras.optimizers.Optimizer):
@@ -413,6 +540,9 @@ def get_optimizer(identifier: Any, **overrides: Any) -> keras.optimizers.Optimiz
             return _RECORDS[_LOOKUP[key]].cls(**overrides)
         if key in _builtin_names():
             return keras.optimizers.deserialize({"class_name": key, "config": dict(overrides)})
+        record = _by_class_name(key)
+        if record is not None:
+            return record.cls(**overrides)
         raise _unknown(identifier)
     if isinstance(identifier, Mapping):
         class_name = identifier.get("class_name")
@@ -423,10 +553,15 @@ def get_optimizer(identifier: Any, **overrides: Any) -> keras.optimizers.Optimiz
                 f"got {dict(identifier)!r}"
             )
         config = {**config, **overrides}
-        for key in (identifier.get("registered_name"), class_name):
-            key = key.strip().lower() if isinstance(key, str) else None
+        keys = [k.strip().lower() for k in (identifier.get("registered_name"), class_name) if isinstance(k, str)]
+        for key in keys:
             if key in _LOOKUP:
                 return _RECORDS[_LOOKUP[key]].cls.from_config(config)
+        if class_name.strip().lower() not in _builtin_names():
+            for key in keys:
+                record = _by_class_name(key)
+                if record is not None:
+                    return record.cls.from_config(config)
         try:
             optimizer = keras.optimizers.deserialize({**identifier, "config": config})
         except TypeError as err:

@@ -244,3 +244,167 @@ def test_user_optimizer_saved_and_loaded_in_fresh_processes(tmp_path):
         env=env,
     )
     assert out.stdout.split() == ["UserSGD", "4", "user_sgd"]
+
+
+# -- class names (Keras 2 wrote optimizers by class name; users write "Adam") -----------------
+
+from kerasopt_plugins.registry import AmbiguousOptimizerNameError  # noqa: E402
+
+#: The optimizer of a `.keras` file Keras 2.15 wrote for the tutorial's CMomentumSGD (measured:
+#: tests/legacy/reference/data/keras2_facts.json): the bare class name, the user's module.
+KERAS2_CMOMENTUM = {
+    "module": "tut",
+    "class_name": "CMomentumSGD",
+    "config": {"name": "CMomentumSGD", "learning_rate": 0.10000000149011612, "decay": 0.0,
+               "momentum": 0.8999999761581421, "centered": True},
+    "registered_name": "CMomentumSGD",
+}
+
+
+def test_class_names_resolve_everywhere_keras_looks_any_case():
+    for identifier in ("CMomentumSGD", "cmomentumsgd"):  # Keras's own lookups: as spelled and lower case
+        assert type(keras.optimizers.get(identifier)) is CMomentumSGD
+    for identifier in ("CMomentumSGD", "cmomentumsgd", "CMOMENTUMSGD", " cMomentumSgd "):
+        assert type(get_optimizer(identifier, momentum=0.5)) is CMomentumSGD
+        assert optimizer_info(identifier).name == "cmomentum_sgd"
+    assert type(get_optimizer("RectifiedAdam")) is optimizer_info("rectified_adam").cls
+    assert type(keras.optimizers.get("Yogi")) is optimizer_info("yogi").cls  # class name == name, any case
+    x, y = regression_data()
+    model = small_model()
+    model.compile(optimizer="CMomentumSGD", loss="mse")
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert type(model.optimizer) is CMomentumSGD and int(model.optimizer.iterations) == 2
+
+
+def test_a_config_with_the_bare_class_name_loads_as_keras_2_wrote_it():
+    for optimizer in (
+        keras.optimizers.deserialize(json.loads(json.dumps(KERAS2_CMOMENTUM))),
+        keras.saving.deserialize_keras_object(json.loads(json.dumps(KERAS2_CMOMENTUM))),
+        get_optimizer({"class_name": "cmomentumsgd", "config": KERAS2_CMOMENTUM["config"]}),
+        get_optimizer({"class_name": "CMOMENTUMSGD", "config": KERAS2_CMOMENTUM["config"]}),
+    ):
+        assert type(optimizer) is CMomentumSGD
+        assert optimizer.momentum == 0.8999999761581421 and optimizer.centered
+        assert optimizer.name == "CMomentumSGD"
+
+
+def test_class_names_never_shadow_keras_builtins(clean_registry):
+    # the tfa port of AdamW is a class named AdamW: "AdamW" stays Keras's
+    assert optimizer_info("addons_adamw").cls.__name__ == "AdamW"
+    assert type(keras.optimizers.get("AdamW")) is keras.optimizers.AdamW
+    assert type(get_optimizer("adamw")) is keras.optimizers.AdamW
+    MyAdam = register_optimizer("my_adam")(make_class("Adam"))
+    for identifier in ("Adam", "adam", "ADAM"):
+        assert type(keras.optimizers.get(identifier)) is keras.optimizers.Adam
+        assert type(get_optimizer(identifier)) is keras.optimizers.Adam
+    assert type(keras.optimizers.deserialize({"class_name": "Adam", "config": {}})) is keras.optimizers.Adam
+    assert type(get_optimizer({"class_name": "Adam", "config": {}})) is keras.optimizers.Adam
+    assert type(get_optimizer("my_adam")) is MyAdam
+    assert "Adam" not in keras.saving.get_custom_objects()
+
+
+def test_two_classes_with_one_class_name_raise_at_lookup_naming_both(clean_registry, caplog):
+    Other = register_optimizer("other_cmomentum")(make_class("CMomentumSGD"))  # registering works
+    assert "class name 'CMomentumSGD' is ambiguous" in caplog.text
+    both = (
+        r"optimizer class name 'CMomentumSGD' is ambiguous: it is the class name of "
+        r"kerasopt_plugins\.optimizers\.cmomentum_sgd\.CMomentumSGD \(registered as 'cmomentum_sgd'\) and "
+        r"\S*test_registry\.CMomentumSGD \(registered as 'other_cmomentum'\)\. Use a registered name"
+    )
+    for lookup in (
+        lambda: get_optimizer("CMomentumSGD"),
+        lambda: get_optimizer("cmomentumsgd"),
+        lambda: optimizer_info("CMomentumSGD"),
+        lambda: get_optimizer({"class_name": "CMomentumSGD", "config": {}}),
+        lambda: keras.optimizers.get("CMomentumSGD"),
+        lambda: keras.optimizers.get("cmomentumsgd"),
+        lambda: keras.optimizers.deserialize(dict(KERAS2_CMOMENTUM)),
+        lambda: keras.saving.deserialize_keras_object(dict(KERAS2_CMOMENTUM)),
+    ):
+        with pytest.raises(AmbiguousOptimizerNameError, match=both):
+            lookup()
+    assert type(get_optimizer("other_cmomentum")) is Other  # the registered names tell them apart
+    assert type(keras.optimizers.get("cmomentum_sgd")) is CMomentumSGD
+    unregister_optimizer("other_cmomentum")
+    assert type(keras.optimizers.get("CMomentumSGD")) is CMomentumSGD  # one class again: it resolves
+
+
+def test_class_names_that_differ_only_in_case_are_ambiguous_too(clean_registry):
+    register_optimizer("first_case")(make_class("FooOpt"))
+    register_optimizer("second_case")(make_class("Fooopt"))
+    for identifier in ("FooOpt", "Fooopt", "fooopt"):
+        with pytest.raises(AmbiguousOptimizerNameError, match=r"'FooOpt' is ambiguous.*'first_case'.*'second_case'"):
+            keras.optimizers.get(identifier)
+
+
+def test_registered_names_and_users_own_custom_objects_come_before_class_names(clean_registry):
+    Named = register_optimizer("zeta")(make_class("Named"))
+    register_optimizer("zeta_one")(make_class("Zeta"))  # its class name, any case, is another's name
+    assert type(get_optimizer("Zeta")) is Named and type(keras.optimizers.get("zeta")) is Named
+    assert "Zeta" not in keras.saving.get_custom_objects()  # never resolves to the other class
+
+    class Mine(CMomentumSGD):
+        pass
+
+    with keras.saving.custom_object_scope({"CMomentumSGD": Mine}):  # as load_model(custom_objects=...)
+        assert type(keras.optimizers.get("CMomentumSGD")) is Mine
+    custom = keras.saving.get_custom_objects()
+    custom["VanillaSGD"] = Mine  # a user's own entry, Keras 2 style, survives registrations
+    try:
+        register_optimizer("after_mine")(make_class("AfterMine"))
+        assert type(keras.optimizers.get("VanillaSGD")) is Mine
+    finally:
+        del custom["VanillaSGD"]
+        unregister_optimizer("after_mine")
+    assert type(keras.optimizers.get("VanillaSGD")) is VanillaSGD  # restored at the next change
+
+
+@pytest.mark.slow
+def test_compile_by_class_name_and_load_a_keras_2_style_config_in_fresh_processes(tmp_path):
+    import zipfile
+
+    x, y = regression_data()
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    saved = json.loads(run_python(
+        """
+        import json, numpy as np, keras, kerasopt_plugins
+        d = np.load("data.npz")
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+        model.compile(optimizer="CMomentumSGD", loss="mse")
+        model.optimizer.momentum = 0.9  # so that the slots move
+        model.fit(d["x"], d["y"], batch_size=8, epochs=1, verbose=0)
+        model.save("k3.keras")
+        print(json.dumps([v.numpy().tolist() for v in model.optimizer.variables]))
+        """,
+        cwd=tmp_path,
+    ).stdout.splitlines()[-1])
+    # what Keras 2.15 would have written: the bare class name and the user's module
+    with zipfile.ZipFile(tmp_path / "k3.keras") as src, zipfile.ZipFile(tmp_path / "k2_style.keras", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                assert config["compile_config"]["optimizer"]["registered_name"] == "kerasopt_plugins>cmomentum_sgd"
+                config["compile_config"]["optimizer"] = {
+                    **KERAS2_CMOMENTUM, "config": {**KERAS2_CMOMENTUM["config"], "learning_rate": 0.01, "momentum": 0.9}
+                }
+                data = json.dumps(config).encode()
+            dst.writestr(item, data)
+    out = run_python(
+        """
+        import json, numpy as np, keras, kerasopt_plugins
+        model = keras.saving.load_model("k2_style.keras")
+        opt = model.optimizer
+        print(type(opt).__module__, type(opt).__name__, opt.name, int(opt.iterations), opt.momentum)
+        print(json.dumps([v.numpy().tolist() for v in opt.variables]))
+        d = np.load("data.npz")
+        model.fit(d["x"], d["y"], batch_size=8, epochs=1, verbose=0)
+        print(int(opt.iterations), type(keras.optimizers.get("cmomentumsgd")).__name__)
+        """,
+        cwd=tmp_path,
+    )
+    head, variables, tail = out.stdout.splitlines()[-3:]
+    assert head.split() == ["kerasopt_plugins.optimizers.cmomentum_sgd", "CMomentumSGD", "CMomentumSGD", "4", "0.9"]
+    assert json.loads(variables) == saved  # the state came back with it
+    assert tail.split() == ["8", "CMomentumSGD"]
