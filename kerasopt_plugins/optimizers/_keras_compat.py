@@ -269,3 +269,15 @@ def backend_optimizer_class(cls: type) -> type:
     if not (isinstance(found, type) and issubclass(found, cls)):
         raise _changed("backend_optimizer_class", f"{cls.__name__}.__new__ returning a {cls.__name__}", repr(found))
     return found
+
+
+def all_layers(layer: Any) -> list:
+    """`layer` and every layer inside it, at any depth (also layers held as attributes of a
+    custom layer, which public `model.layers` does not list): Keras's `_flatten_layers`."""
+    flatten = getattr(layer, "_flatten_layers", None)
+    if flatten is None:
+        raise _changed("all_layers", "Layer._flatten_layers(include_self, recursive)")
+    found = list(flatten(include_self=True, recursive=True))
+    if not all(isinstance(x, keras.layers.Layer) for x in found):
+        raise _changed("all_layers", "Layer._flatten_layers yielding layers", repr(found[:3]))
+    return found

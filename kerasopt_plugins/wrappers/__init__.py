@@ -9,9 +9,10 @@ import keras
 
 from kerasopt_plugins.wrappers._averaged import AveragedOptimizer
 from kerasopt_plugins.wrappers._wrapper import OptimizerWrapper
+from kerasopt_plugins.wrappers.batch_norm import recompute_batch_norm
 from kerasopt_plugins.wrappers.decoupled import (
     DecoupledWeightDecayExtension,
-    _extend_keras_builtins,
+    _extend_known_classes,
     extend_with_decoupled_weight_decay,
 )
 from kerasopt_plugins.wrappers.lookahead import Lookahead
@@ -26,11 +27,12 @@ __all__ = [
     "OptimizerWrapper",
     "SWA",
     "extend_with_decoupled_weight_decay",
+    "recompute_batch_norm",
 ]
 
 for _cls, _tfa_name in ((Lookahead, "Lookahead"), (SWA, "SWA"), (MovingAverage, "MovingAverage"),
                        (AveragedOptimizer, "AveragedOptimizerWrapper")):
     keras.saving.register_keras_serializable(package="kerasopt_plugins")(_cls)
     keras.saving.get_custom_objects()[f"Addons>{_tfa_name}"] = _cls  # the keys tfa saved under
-_extend_keras_builtins()
+_extend_known_classes()
 del _cls, _tfa_name

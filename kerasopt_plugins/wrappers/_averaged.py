@@ -11,6 +11,11 @@ from kerasopt_plugins.optimizers import _keras_compat
 from kerasopt_plugins.wrappers._wrapper import OptimizerWrapper
 
 
+def _copy(variable):
+    """The variable's value in a buffer of its own (JAX would otherwise share and donate it)."""
+    return ops.copy(ops.convert_to_tensor(variable))
+
+
 class AveragedOptimizer(OptimizerWrapper):
     """A wrapper that keeps an average of the weights in the slot "average".
 
@@ -31,7 +36,7 @@ class AveragedOptimizer(OptimizerWrapper):
         for variable in variables:
             try:
                 index = _keras_compat.variable_index(self, variable)
-            except KeyError:
+            except ValueError:  # `variable_index`: not one of the variables it was built with
                 continue  # not trained by this optimizer (a batch-norm statistic, a frozen layer)
             average = self._slots["average"][index]
             if average is not None:
@@ -50,7 +55,7 @@ class AveragedOptimizer(OptimizerWrapper):
         The training weights are overwritten: to keep them, use `averaged_weights()`.
         """
         for variable, average in self._averages_of(list(var_list)):
-            variable.assign(ops.copy(average))  # a buffer of its own (JAX donates both)
+            variable.assign(_copy(average))  # a buffer of its own (JAX donates both)
 
     @contextlib.contextmanager
     def averaged_weights(self, var_list: Sequence | None = None) -> Iterator[None]:
@@ -63,9 +68,9 @@ class AveragedOptimizer(OptimizerWrapper):
                 model.evaluate(x_test, y_test)
         """
         pairs = self._averages_of(list(self._trainable_variables if var_list is None else var_list))
-        saved = [ops.copy(variable) for variable, _ in pairs]
+        saved = [_copy(variable) for variable, _ in pairs]
         for variable, average in pairs:
-            variable.assign(ops.copy(average))
+            variable.assign(_copy(average))
         try:
             yield
         finally:
@@ -77,6 +82,6 @@ class AveragedOptimizer(OptimizerWrapper):
         swapping twice restores both. Before training on, swap back."""
         pairs = self._averages_of(list(self._trainable_variables if var_list is None else var_list))
         for variable, average in pairs:
-            held = ops.copy(variable)
-            variable.assign(ops.copy(average))
+            held = _copy(variable)
+            variable.assign(_copy(average))
             average.assign(held)

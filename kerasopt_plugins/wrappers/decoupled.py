@@ -90,9 +90,9 @@ def extend_with_decoupled_weight_decay(base_optimizer: type) -> type:
     The class takes ``(weight_decay, *args, exclude_from_weight_decay=None, **kwargs)``, the
     rest as `base_optimizer` does, and is registered for saving as
     ``kerasopt_plugins>{Base}WithDecoupledWeightDecay``. Extending the same class again gives
-    the same class. Keras's built-in optimizers come extended already (a saved model loads
-    without any call); for your own optimizer class, call this at import time of the module
-    that defines it, before loading a model that uses it.
+    the same class. Keras's built-in optimizers and this package's come extended already (a
+    saved model loads without any call); for your own optimizer class, call this at import
+    time of the module that defines it, before loading a model that uses it.
 
     Example::
 
@@ -136,16 +136,21 @@ def extend_with_decoupled_weight_decay(base_optimizer: type) -> type:
     return extended
 
 
-def _extend_keras_builtins() -> None:
-    """Extend Keras's own optimizer classes now, so models saved with them load as they are."""
-    for obj in vars(keras.optimizers).values():
-        if (
-            isinstance(obj, type)
-            and issubclass(obj, keras.optimizers.Optimizer)
-            and obj not in (keras.optimizers.Optimizer, keras.optimizers.LossScaleOptimizer)
-            and obj.__name__ != "MultiOptimizer"
-        ):
-            extend_with_decoupled_weight_decay(obj)
+def _extend_known_classes() -> None:
+    """Extend Keras's optimizer classes and this package's registered ones now, so a model
+    saved with one of them extended loads as it is (no call needed first)."""
+    from kerasopt_plugins.registry import list_optimizers, optimizer_info
+
+    known = [
+        obj for obj in vars(keras.optimizers).values()
+        if isinstance(obj, type) and issubclass(obj, keras.optimizers.Optimizer)
+        and obj not in (keras.optimizers.Optimizer, keras.optimizers.LossScaleOptimizer)
+        and obj.__name__ != "MultiOptimizer"
+    ]
+    known += [optimizer_info(name).cls for name in list_optimizers()]
+    for cls in known:
+        if not getattr(cls, "owns_weight_decay", False):
+            extend_with_decoupled_weight_decay(cls)
 
 
 def extended_class(base_optimizer: Any) -> type | None:

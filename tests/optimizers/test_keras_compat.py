@@ -373,8 +373,7 @@ def test_a_missing_stateless_scope_module_fails_at_use_not_at_import():
         del common.stateless_scope  # as if a Keras release moved the module
         sys.modules["keras.src.backend.common.stateless_scope"] = None
         import kerasopt_plugins  # still imports
-        from kerasopt_plugins import VanillaSGD
-    from kerasopt_plugins.optimizers import _keras_compat
+        from kerasopt_plugins.optimizers import _keras_compat
         try:
             _keras_compat.in_stateless_scope()
         except _keras_compat.KerasInternalsChanged as err:
@@ -459,3 +458,21 @@ def test_backend_optimizer_class_is_the_class_keras_instantiates():
         found = _keras_compat.backend_optimizer_class(cls)
         assert issubclass(found, cls)
         assert type(cls()) is found
+
+
+def test_all_layers_finds_layers_held_as_attributes_of_a_custom_layer():
+    from kerasopt_plugins.optimizers import _keras_compat
+
+    class Block(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.norm = keras.layers.BatchNormalization()
+
+        def call(self, x):
+            return self.norm(x)
+
+    block = Block()
+    model = keras.Sequential([keras.Input((3,)), block, keras.layers.Dense(1)])
+    found = _keras_compat.all_layers(model)
+    assert model in found and block in found and block.norm in found
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in found) == 1
