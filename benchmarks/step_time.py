@@ -29,6 +29,7 @@ it holds outside `optimizer.variables`, from its `workspace_bytes()` method wher
     python benchmarks/step_time.py --smoke             # tiny (scale 0.001, many_small 100 variables); CI
     python benchmarks/step_time.py --layouts sparse_embedding --pairs vanilla,momentum
     python benchmarks/step_time.py --pairs ports       # every tensorflow-addons port vs Adam
+    python benchmarks/step_time.py --pairs wrappers    # Lookahead, SWA, MovingAverage, decoupled decay around Adam vs Adam
     KERAS_BACKEND=jax python benchmarks/step_time.py   # other backends
 """
 
@@ -134,6 +135,40 @@ def add_port_pairs() -> list[str]:
     return ports
 
 
+#: wrapper pairs: (constructor, words per parameter and step of the wrapper's own pass,
+#: averaged over its period). Each wraps Keras's Adam and is timed against Adam alone: the
+#: claim is a ratio near (7 + own words) / 7. Lookahead syncs every 6th step (read slow and w,
+#: write both: 4 words); SWA with average_period=1 and MovingAverage update every step (read
+#: the average and w, write the average: 3); decoupled decay reads and writes w (2).
+WRAPPERS = {
+    "lookahead": (lambda w, a: w.Lookahead(a), 4 / 6),
+    "swa": (lambda w, a: w.SWA(a, average_period=1), 3),
+    "moving_average": (lambda w, a: w.MovingAverage(a), 3),
+    "decoupled_adam": (lambda w, a: w.extend_with_decoupled_weight_decay(_keras_adam_class())(1e-4, **ADAM), 2),
+}
+
+
+def add_wrapper_pairs() -> list[str]:
+    """Add one pair per wrapper, each around and against Keras's Adam; return them."""
+    for name, (_, own) in WRAPPERS.items():
+        PAIRS[name] = (name, "keras_adam")
+        TWINS[name] = "keras_adam"
+        WORDS[name] = WORDS["adam"] + own
+    return list(WRAPPERS)
+
+
+def _keras_adam_class():
+    import keras
+
+    return keras.optimizers.Adam
+
+
+def make_wrapped(name: str):
+    from kerasopt_plugins import wrappers
+
+    return WRAPPERS[name][0](wrappers, _keras_adam_class()(**ADAM))
+
+
 def guide_adam_class():
     """GuideAdam from docs/examples/guide_adam.py (registers "guide_adam" on first import)."""
     return _common.example_module("guide_adam").GuideAdam
@@ -154,7 +189,9 @@ def make_optimizers(pairs=tuple(PAIRS)) -> dict[str, tuple[str, Callable]]:
         "keras_adam": lambda: keras.optimizers.Adam(**ADAM),
     }
     for pair in pairs:
-        if pair not in makers and pair in PAIRS:  # a tfa port (add_port_pairs)
+        if pair in WRAPPERS:  # add_wrapper_pairs
+            makers[pair] = lambda name=pair: make_wrapped(name)
+        elif pair not in makers and pair in PAIRS:  # a tfa port (add_port_pairs)
             makers[pair] = lambda name=pair: make_port(name)
     return {case: (pair, makers[case]) for pair in pairs for case in PAIRS[pair]}
 
@@ -387,7 +424,8 @@ def main(argv=None) -> int:
                         help=f"comma list of {', '.join(layouts(1.0))} (default all)")
     parser.add_argument("--pairs", default=",".join(PAIRS),
                         help=f"comma list of {', '.join(PAIRS)} (plugin vs Keras twin; default all), "
-                        "or 'ports': every tensorflow-addons port against Keras's Adam")
+                        "or 'ports': every tensorflow-addons port against Keras's Adam, "
+                        "or 'wrappers': each wrapper around Adam against Adam")
     parser.add_argument("--modes", default=None, help="comma list; default: all the backend has")
     parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds (default 9)")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed sample (default 5)")
@@ -399,6 +437,8 @@ def main(argv=None) -> int:
     if "ports" in pairs:
         ports = add_port_pairs()
         pairs = tuple(p for p in pairs if p != "ports") + tuple(ports)
+    if "wrappers" in pairs:
+        pairs = tuple(p for p in pairs if p != "wrappers") + tuple(add_wrapper_pairs())
     chosen_layouts = args.layouts.split(",")
     for value, known, option in ((pairs, PAIRS, "--pairs"), (chosen_layouts, layouts(1.0), "--layouts")):
         unknown = [v for v in value if v not in known]

@@ -140,3 +140,16 @@ def test_step_time_smoke_every_tfa_port_against_adam(tmp_path):
             assert row["twin"] == "keras_adam" and math.isfinite(row["ratio_of_medians"])
             slots = row["state_bytes"] // (4 * row["parameters"])
             assert row["words"] == 3 + 2 * slots and row["bytes_per_step"] == row["words"] * 4 * row["elements"]
+
+
+@pytest.mark.slow
+def test_step_time_smoke_every_wrapper_around_adam_against_adam(tmp_path):
+    """`--pairs wrappers` times each wrapper around Keras's Adam beside Adam alone."""
+    rows = run("step_time.py", tmp_path, "--layouts", "one_big", "--pairs", "wrappers")["results"]
+    cases = {"lookahead", "swa", "moving_average", "decoupled_adam"}
+    for mode in {r["mode"] for r in rows}:
+        assert {r["case"] for r in rows if r["mode"] == mode} == cases | {"keras_adam", "copy"}
+    for row in rows:
+        if row["case"] in cases:
+            assert row["twin"] == "keras_adam" and math.isfinite(row["ratio_of_medians"])
+            assert row["words"] > 7
