@@ -48,3 +48,24 @@ def test_tfa_migration_example_trains_saves_and_reloads_in_a_fresh_process(tmp_p
     assert reloaded.stdout.split() == [
         "RectifiedAdam", "128", "TriangularCyclicalLearningRate", "0.0001"
     ], reloaded.stdout
+
+
+@pytest.mark.slow
+def test_wrappers_example_trains_ranger_and_swa_and_their_files_reload(tmp_path):
+    script = EXAMPLES / "wrappers.py"
+    proc = run_python(
+        f"import runpy, sys; sys.argv = [{str(script)!r}, {str(tmp_path)!r}]; runpy.run_path(sys.argv[0], run_name='__main__')",
+        cwd=tmp_path,
+    )
+    assert "recomputed over 12 batches" in proc.stdout, proc.stdout
+    reloaded = run_python(
+        f"""
+        import keras, kerasopt_plugins
+        for name in ("ranger", "swa"):
+            model = keras.saving.load_model({str(tmp_path)!r} + f"/{{name}}.keras")
+            opt = model.optimizer
+            print(type(opt).__name__, type(opt.inner_optimizer).__name__, int(opt.iterations))
+        """,
+        cwd=tmp_path,
+    )
+    assert reloaded.stdout.split() == ["Lookahead", "RectifiedAdam", "120", "SWA", "SGD", "120"], reloaded.stdout

@@ -319,3 +319,13 @@ def test_in_fit_the_slow_weights_and_the_average_start_from_the_initial_weights(
     for variable, w0, w1 in zip(model.trainable_variables, before, sgd_after):
         average = model.optimizer.get_slot(variable, "average").numpy()
         np.testing.assert_allclose(average, w0 - (w0 - w1) * np.float32(0.25), rtol=1e-6, atol=1e-7)
+
+
+def test_keras_learning_rate_callbacks_reach_the_inner_optimizer():
+    inner = keras.optimizers.SGD(0.1)
+    model = small_model()
+    model.compile(optimizer=Lookahead(inner, sync_period=2), loss="mse")
+    x, y = regression_data()
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch: 0.1 * 0.5**epoch)
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[schedule])
+    assert float(inner.learning_rate) == pytest.approx(0.025)
