@@ -329,3 +329,23 @@ def test_keras_learning_rate_callbacks_reach_the_inner_optimizer():
     schedule = keras.callbacks.LearningRateScheduler(lambda epoch: 0.1 * 0.5**epoch)
     model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[schedule])
     assert float(inner.learning_rate) == pytest.approx(0.025)
+
+
+@pytest.mark.parametrize("wrapper", [Lookahead, SWA, MovingAverage])
+def test_in_fit_gradient_accumulation_on_the_inner_equals_the_larger_batch(wrapper):
+    # two half batches accumulated = one batch of both (up to float32 rounding of the mean)
+    kwargs = {"sync_period": 2} if wrapper is Lookahead else ({"average_period": 2} if wrapper is SWA else {})
+    x, y = regression_data(n=32)
+
+    def train(batch_size, **inner):
+        model = small_model()
+        model.compile(optimizer=wrapper(keras.optimizers.SGD(0.1, **inner), **kwargs), loss="mse")
+        model.fit(x, y, epochs=2, batch_size=batch_size, verbose=0, shuffle=False)
+        slot = wrapper.slot_names[0]
+        return model.get_weights() + [model.optimizer.get_slot(v, slot).numpy() for v in model.trainable_variables], model
+
+    accumulated, model = train(4, gradient_accumulation_steps=2)
+    plain, _ = train(8)
+    assert int(model.optimizer.iterations) == 8
+    for a, b in zip(accumulated, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
