@@ -14,10 +14,15 @@ COMPARE_EXAMPLES = """examples:
   kerasopt compare                                  the tutorial's comparison on the 'seed' problem
   kerasopt compare vanilla_sgd adam:learning_rate=0.1 --problem quadratic
   kerasopt compare momentum_sgd:momentum=0.9,learning_rate=0.01 sgd --steps 500 --out runs/q
+  kerasopt compare radam lookahead+radam lookahead:sync_period=5+radam:learning_rate=0.01
+  kerasopt compare swa:average_period=5+sgd:momentum=0.9 moving_average+lookahead+adam
   kerasopt compare --problem rosenbrock --out rosen
 
 A SPEC is NAME or NAME:KEY=VALUE,KEY=VALUE; NAME is a registered optimizer (kerasopt list) or a
-Keras built-in (adam, sgd, rmsprop, ...). Specs without learning_rate use the problem's default.
+Keras built-in (adam, sgd, rmsprop, ...). Wrappers go in front, joined by '+', outermost first:
+WRAPPER[:KEY=VALUE,...]+...+NAME[:KEY=VALUE,...], e.g. lookahead:sync_period=5+radam is
+Lookahead(RectifiedAdam(), sync_period=5). Wrappers: lookahead, swa, moving_average. The learning
+rate belongs on the last level. Specs without learning_rate use the problem's default.
 Writes trajectory.png, loss.png, learning_rate.png (and paths.png for 2-D problems), series.csv
 and summary.json into --out; other files there are left alone.
 """
@@ -40,36 +45,31 @@ class UsageError(Exception):
 
 
 def parse_value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    """'0.9' -> 0.9, 'true' -> True, 'none' -> None, else the text (as specs read values)."""
+    from kerasopt_plugins.compare.specs import parse_value as parse  # noqa: PLC0415
+
+    return parse(text)
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """'momentum_sgd:momentum=0.9,learning_rate=0.01' -> ('momentum_sgd', {...})."""
-    name, sep, rest = spec.partition(":")
-    name = name.strip()
-    if not name:
-        raise UsageError(f"malformed optimizer spec {spec!r}: it needs a name, e.g. momentum_sgd:momentum=0.9")
-    hyper: dict[str, Any] = {}
-    if sep:
-        for item in rest.split(","):
-            key, eq, value = item.partition("=")
-            key = key.strip()
-            if not eq or not key.isidentifier() or not value.strip():
-                raise UsageError(f"malformed optimizer spec {spec!r}: expected KEY=VALUE, got {item!r}")
-            if key in hyper:
-                raise UsageError(f"malformed optimizer spec {spec!r}: {key!r} is given twice")
-            hyper[key] = parse_value(value.strip())
-    return name, hyper
+    """'momentum_sgd:momentum=0.9,learning_rate=0.01' -> ('momentum_sgd', {...}): one level."""
+    from kerasopt_plugins.compare.specs import SpecError, parse_level  # noqa: PLC0415
+
+    try:
+        return parse_level(spec)
+    except SpecError as err:
+        raise UsageError(str(err)) from None
+
+
+def check_spec(spec: str) -> str:
+    """A whole SPEC, wrappers included, checked before any work; returned as given."""
+    from kerasopt_plugins.compare.specs import SpecError, parse_spec as parse  # noqa: PLC0415
+
+    try:
+        parse(spec)
+    except SpecError as err:
+        raise UsageError(str(err)) from None
+    return spec
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -88,7 +88,11 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog=COMPARE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    compare.add_argument("specs", nargs="*", metavar="SPEC", help="optimizers to compare (default: the tutorial's three)")
+    compare.add_argument(
+        "specs", nargs="*", metavar="SPEC",
+        help="optimizers to compare, NAME[:KEY=VALUE,...] with wrappers in front joined by '+' "
+        "(lookahead+radam); default: the tutorial's three",
+    )
     compare.add_argument("--problem", default="seed", help="seed (default), quadratic, rosenbrock or digits")
     compare.add_argument("--steps", type=int, help="update steps per optimizer (default: the problem's)")
     compare.add_argument("--out", default="kerasopt-compare", help="output directory (default: ./kerasopt-compare)")
@@ -126,7 +130,7 @@ def cmd_compare(args) -> int:
     from kerasopt_plugins.compare import compare_optimizers, get_problem  # noqa: PLC0415
     from kerasopt_plugins.compare.report import check_writable, write_report  # noqa: PLC0415
 
-    specs = [parse_spec(s) for s in (args.specs or DEFAULT_SPECS)]
+    specs = [check_spec(s) for s in (args.specs or DEFAULT_SPECS)]
     problem = get_problem(args.problem)
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps must be a positive integer, got {args.steps}")
@@ -164,6 +168,39 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return str(value.get("class_name", "schedule"))
+    return repr(value)
+
+
+#: Config keys that hold the wrapped optimizer (shown as the next level, not as a value).
+_INNER_KEYS = ("optimizer", "inner_optimizer")
+
+
+def _own_config(optimizer) -> dict:
+    return {k: v for k, v in optimizer.get_config().items() if k not in _INNER_KEYS}
+
+
+def _level_text(optimizer, innermost: bool) -> str:
+    """'Lookahead(sync_period=6, slow_step_size=0.5)': a wrapper with all its hyperparameters;
+    the innermost optimizer with its learning rate and what differs from its defaults."""
+    config = _own_config(optimizer)
+    config.pop("name", None)
+    if innermost:
+        try:
+            defaults = type(optimizer)().get_config()
+        except Exception:  # noqa: BLE001 - an optimizer without defaults: show everything
+            defaults = {}
+        shown = {"learning_rate": config.get("learning_rate")} if "learning_rate" in config else {}
+        shown.update((k, v) for k, v in config.items() if k != "learning_rate" and (k not in defaults or defaults[k] != v))
+    else:
+        shown = config
+    return f"{type(optimizer).__name__}({', '.join(f'{k}={_short(v)}' for k, v in shown.items())})"
+
+
 def cmd_inspect(args) -> int:
     import zipfile  # noqa: PLC0415
 
@@ -171,7 +208,7 @@ def cmd_inspect(args) -> int:
         raise UsageError(f"no such file: {args.model!r}")
     if not zipfile.is_zipfile(args.model):
         raise UsageError(f"{args.model!r} is not a Keras model file (.keras zip archive)")
-    from kerasopt_plugins.callbacks import find_slots, unwrap  # noqa: PLC0415
+    from kerasopt_plugins.callbacks import levels, slot_groups, unwrap  # noqa: PLC0415
     import keras  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
@@ -184,14 +221,16 @@ def cmd_inspect(args) -> int:
     if optimizer is None:
         raise UsageError(f"{args.model!r} was saved without an optimizer (compile the model before saving)")
     inner = unwrap(optimizer)
+    chain = levels(optimizer)
+    groups = slot_groups(optimizer, model.trainable_variables)
     stats = []
-    for slot, variables in find_slots(optimizer, model.trainable_variables).items():
-        for var, slot_var in zip(model.trainable_variables, variables):
+    for group in groups:
+        for var, slot_var in zip(model.trainable_variables, group.variables):
             if slot_var is None:
                 continue
             a = np.asarray(keras.ops.convert_to_numpy(slot_var), dtype=np.float64)
             stats.append({
-                "slot": slot, "variable": var.path, "shape": list(a.shape),
+                "slot": group.key, "level": group.level, "variable": var.path, "shape": list(a.shape),
                 "mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
                 "max": float(a.max()), "l2": float(np.sqrt(np.sum(a * a))),
             })
@@ -200,6 +239,16 @@ def cmd_inspect(args) -> int:
         "inner_optimizer": None if inner is optimizer else f"{type(inner).__module__}.{type(inner).__qualname__}",
         "config": optimizer.get_config(),
         "iterations": int(keras.ops.convert_to_numpy(optimizer.iterations)),
+        # outermost first; each level's config without the optimizer it wraps (the next level)
+        "levels": [
+            {
+                "class": f"{type(level).__module__}.{type(level).__qualname__}",
+                "summary": _level_text(level, innermost=index == len(chain) - 1),
+                "config": _own_config(level),
+                "slots": [g.key for g in groups if g.level == index],
+            }
+            for index, level in enumerate(chain)
+        ],
         "slots": stats,
     }
     if args.json:
@@ -208,14 +257,24 @@ def cmd_inspect(args) -> int:
     print(f"optimizer: {report['optimizer']}")
     if report["inner_optimizer"]:
         print(f"wrapping:  {report['inner_optimizer']}")
+        print("nesting (outermost first):")
+        lines = [("  " * i + ("> " if i else "") + level["summary"], level["slots"]) for i, level in enumerate(report["levels"])]
+        width = max(len(text) for text, _ in lines)
+        for text, slots in lines:
+            print(f"  {text.ljust(width)}  slots: {', '.join(slots) or '-'}")
     print(f"iterations: {report['iterations']}")
-    print("config:")
-    for key, value in report["config"].items():
-        print(f"    {key}: {value!r}")
+    for level in report["levels"] if report["inner_optimizer"] else report["levels"][:1]:
+        print(f"config of {level['class'].rsplit('.', 1)[-1]}:" if report["inner_optimizer"] else "config:")
+        for key, value in level["config"].items():
+            print(f"    {key}: {value!r}")
     if stats:
-        rows = [[s["slot"], s["variable"], "x".join(map(str, s["shape"])) or "scalar",
+        wrapped = report["inner_optimizer"] is not None
+        names = [level["class"].rsplit(".", 1)[-1] for level in report["levels"]]
+        rows = [[s["slot"], *([names[s["level"]]] if wrapped else []), s["variable"],
+                 "x".join(map(str, s["shape"])) or "scalar",
                  *(f"{s[k]:.4g}" for k in ("mean", "std", "min", "max", "l2"))] for s in stats]
-        print(_table(rows, ["slot", "variable", "shape", "mean", "std", "min", "max", "l2"]))
+        header = ["slot", *(["level"] if wrapped else []), "variable", "shape", "mean", "std", "min", "max", "l2"]
+        print(_table(rows, header))
     else:
         print("slots: none (the optimizer keeps no per-variable state, or was never built)")
     return 0

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from kerasopt_plugins.addons import optimizers as tfa
-from kerasopt_plugins.callbacks.average_model_checkpoint import AverageModelCheckpoint
+from kerasopt_plugins.callbacks import AverageModelCheckpoint
 from kerasopt_plugins.wrappers import SWA, Lookahead, recompute_batch_norm
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")

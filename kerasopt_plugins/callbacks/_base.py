@@ -13,7 +13,7 @@ from typing import Any
 import keras
 
 from kerasopt_plugins.callbacks import _live, _sinks
-from kerasopt_plugins.callbacks._slots import unwrap
+from kerasopt_plugins.callbacks._slots import may_skip_steps, unwrap
 from kerasopt_plugins.optimizers import _keras_compat
 
 logger = logging.getLogger("kerasopt_plugins.callbacks")
@@ -41,9 +41,11 @@ class StepLogger(keras.callbacks.Callback):
     logged step (`_capture`), how fetched captures become records (`_to_records`) and what
     goes into the epoch logs (`_epoch_logs`).
 
-    The iteration of a logged step is counted on the host (start count + steps run) when the
-    optimizer cannot skip a step, and checked against the optimizer's count at every epoch end;
-    behind a wrapper that may skip steps (`LossScaleOptimizer`) it is read on the device.
+    The iteration of a logged step is the innermost optimizer's count (wrappers such as
+    Lookahead and `LossScaleOptimizer` are seen through). It is counted on the host (start
+    count + steps run) when no wrapper can skip a step, and checked against the optimizer's
+    count at every epoch end; behind a wrapper that may skip steps (`LossScaleOptimizer`) it is
+    read on the device.
     """
 
     def __init__(
@@ -143,7 +145,7 @@ class StepLogger(keras.callbacks.Callback):
             )
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        self._count_on_host = unwrap(optimizer) is optimizer
+        self._count_on_host = not may_skip_steps(optimizer)
         self._counter = _keras_compat.step_counter(unwrap(optimizer))
         self._iterations = _live.LiveReader(self.model, [self._counter])
         self._iteration0 = int(keras.ops.convert_to_numpy(self._counter))

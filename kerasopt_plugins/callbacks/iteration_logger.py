@@ -13,7 +13,8 @@ class IterationLogger(_base.StepLogger):
 
     `iteration` is the optimizer's own count of `apply` calls (what Keras evaluates schedules
     at), exact: counted on the host and checked against the optimizer at every epoch end, or
-    read on the device behind a `LossScaleOptimizer`, whose skipped steps do not count. It
+    read on the device behind a `LossScaleOptimizer`, whose skipped steps do not count. Behind
+    Lookahead, SWA or MovingAverage it is the inner optimizer's count (as `wrapper.iterations`). It
     continues across `fit` calls and after a saved model is reloaded. `batch` is Keras's index
     of the step in the epoch (with `steps_per_execution > 1`, of the execution's last step).
     The count at epoch end is merged into the epoch logs as "iterations".

@@ -18,7 +18,9 @@ class LearningRateLogger(_base.StepLogger):
     `PluginOptimizer`'s legacy `decay`), not what `optimizer.learning_rate` shows after the
     step (the next step's rate). Changes made by other callbacks (`ReduceLROnPlateau`,
     `LearningRateScheduler`) are seen from the step they take effect. The rate of the epoch's
-    last step is merged into the epoch logs as "learning_rate".
+    last step is merged into the epoch logs as "learning_rate". Behind wrappers (Lookahead,
+    SWA, MovingAverage, `LossScaleOptimizer`) it is the innermost optimizer's rate, schedule
+    and decay: the rate its steps applied.
 
     With `steps_per_execution > 1`, Keras calls back once per execution: the record is for its
     last step, with that step's exact iteration.

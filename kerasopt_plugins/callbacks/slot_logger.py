@@ -33,8 +33,11 @@ class SlotLogger(_base.StepLogger):
     """Log statistics of the optimizer's slots (momentum, velocity, ...) every `every` steps.
 
     Works with any Keras optimizer: a `PluginOptimizer` through its declared `slot_names`,
-    Keras's own optimizers by matching their variables to the model's, and wrappers such as
-    `LossScaleOptimizer` are seen through. Each logged step is one record::
+    Keras's own optimizers by matching their variables to the model's. Wrappers are seen
+    through, and their own slots are logged too: ``Lookahead(SWA(Adam()))`` gives Adam's
+    "momentum" and "velocity", SWA's "average" and Lookahead's "slow" (a name two levels share
+    is logged as "<slot>.<n>" for all but the innermost of them, n levels out; see `find_slots`).
+    Each logged step is one record::
 
         {"iteration": 12, "epoch": 0, "m/sequential/dense/kernel/mean": 0.013, ...}
 
@@ -42,7 +45,7 @@ class SlotLogger(_base.StepLogger):
     steps that are not logged cost nothing and logged ones never wait for the device.
 
     Args:
-        slots: slot names to log (default: all the optimizer has).
+        slots: slot names (keys) to log (default: all the optimizer and its wrappers have).
         variables: regular expression searched in each model variable's path (default: all).
         statistics: any of "mean", "std", "min", "max", "l2" (default: all five).
         every: log every this many training steps (default 1).

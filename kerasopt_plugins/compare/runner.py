@@ -10,11 +10,13 @@ from typing import Any, Callable, Sequence
 import keras
 import numpy as np
 
-from kerasopt_plugins.callbacks import find_slots
+from kerasopt_plugins.callbacks import find_slots, levels, unwrap
+from kerasopt_plugins.compare import specs
 from kerasopt_plugins.compare.problems import AnalyticProblem, ModelProblem, get_problem
 from kerasopt_plugins.registry import (
     UnknownOptimizerError,
     get_optimizer,
+    hyperparameter_defaults,
     optimizer_info,
     registered_name,
 )
@@ -27,14 +29,16 @@ class Run:
     """One optimizer's record.
 
     Attributes:
-        label: the optimizer with its non-default hyperparameters, for legends and tables.
-        name: its registry or Keras name.
+        label: the optimizer with its non-default hyperparameters, for legends and tables
+            (a wrapped one level by level: ``lookahead(sync_period=5)+radam(...)``).
+        name: its registry or Keras name (wrapped: ``lookahead+rectified_adam``).
         config: its `get_config()` before training.
         params: (steps+1, k) the tracked parameters before each step and after the last.
         loss: (steps+1,) the loss at those parameters (for `digits`, the minibatch loss of each
             step and, last, the loss on the whole data set).
-        learning_rate: (steps,) the rate each step applied.
-        slots: slot name -> (steps+1, k) values (analytic problems) or L2 norms (`digits`).
+        learning_rate: (steps,) the rate each step applied (wrapped: the inner optimizer's).
+        slots: slot key -> (steps+1, k) values (analytic problems) or L2 norms (`digits`);
+            a wrapped optimizer's include each wrapper's (``"slow"``, ``"average"``).
         seconds: wall time of the run.
     """
 
@@ -83,7 +87,23 @@ class ComparisonResult:
 
 
 def describe_optimizer(optimizer: keras.optimizers.Optimizer) -> tuple[str, str]:
-    """(name, label): label lists the learning rate and every hyperparameter not at its default."""
+    """(name, label): label lists the learning rate and every hyperparameter not at its default.
+
+    A wrapped optimizer is described level by level, outermost first, joined by "+" as in a
+    spec: ``("lookahead+radam", "lookahead(sync_period=5)+radam(learning_rate=0.01)")``; a
+    wrapper shows the hyperparameters it was given that differ from its defaults.
+    """
+    chain = levels(optimizer)
+    names, labels = [], []
+    for level in chain[:-1]:
+        name, label = _describe_wrapper(level)
+        names.append(name)
+        labels.append(label)
+    name, label = _describe_plain(chain[-1])
+    return "+".join([*names, name]), "+".join([*labels, label])
+
+
+def _describe_plain(optimizer: keras.optimizers.Optimizer) -> tuple[str, str]:
     cls = type(optimizer)
     name = registered_name(cls) or cls.__name__.lower()
     config = optimizer.get_config()
@@ -97,6 +117,19 @@ def describe_optimizer(optimizer: keras.optimizers.Optimizer) -> tuple[str, str]
             shown[key] = value
     text = ", ".join(f"{k}={_short(v)}" for k, v in shown.items())
     return name, f"{name}({text})"
+
+
+def _describe_wrapper(wrapper: keras.optimizers.Optimizer) -> tuple[str, str]:
+    name = specs.snake_case(type(wrapper).__name__)
+    defaults = hyperparameter_defaults(type(wrapper))
+    shown = {
+        key: value
+        for key, value in wrapper.get_config().items()
+        if key not in ("name", "optimizer", "inner_optimizer")  # the inner one: the next level
+        and (key not in defaults or defaults[key] != value)
+    }
+    text = ", ".join(f"{k}={_short(v)}" for k, v in shown.items())
+    return name, f"{name}({text})" if text else name
 
 
 def _short(value: Any) -> str:
@@ -122,8 +155,11 @@ def compare_optimizers(
     """Train each optimizer on the same problem from the same start; return every step.
 
     Args:
-        optimizers: each a registry name, a Keras built-in name (``"adam"``), a config dict,
-            a ``(name, {hyperparameters})`` pair, or an unbuilt optimizer instance.
+        optimizers: each a spec as `kerasopt compare` takes it (a registry name, a Keras
+            built-in name ``"adam"``, ``"adam:learning_rate=0.1"``, wrappers in front:
+            ``"lookahead:sync_period=5+radam"``; see `specs`), a config dict, a
+            ``(name, {hyperparameters})`` pair, a list of such pairs for a wrapped optimizer
+            (outermost first), or an unbuilt optimizer instance (wrapped or not).
         problem: a name from `kerasopt_plugins.compare.PROBLEMS`.
         steps: update steps per optimizer (default: the problem's).
         seed: weight initialisation and batch order for `digits`; the analytic problems are
@@ -167,7 +203,9 @@ def _takes_learning_rate(name: str) -> bool:
 
 
 def _applied_rate(optimizer) -> float:
-    # NaN for an optimizer without a learning rate (COCOB: its `learning_rate` is None)
+    # the innermost optimizer's: wrappers apply its steps. NaN for an optimizer without a
+    # learning rate (COCOB: its `learning_rate` is None)
+    optimizer = unwrap(optimizer)
     if not _takes_learning_rate(registered_name(type(optimizer)) or ""):
         return math.nan
     return float(_numpy(optimizer.learning_rate))
@@ -178,21 +216,43 @@ def _make(item: Any, default_lr: float) -> keras.optimizers.Optimizer:
         if item.built:
             raise ValueError(f"optimizer {item.name!r} is already built; pass a fresh one")
         return item
+    if isinstance(item, str):
+        return _make_levels(specs.parse_spec(item), default_lr, item)
+    if isinstance(item, list) and item and all(isinstance(level, tuple) and len(level) == 2 for level in item):
+        return _make_levels([(name, dict(hyper)) for name, hyper in item], default_lr)
     if isinstance(item, tuple) and len(item) == 2:
         name, hyper = item
-        hyper = dict(hyper)
-        if _takes_learning_rate(name):
-            hyper.setdefault("learning_rate", default_lr)
-        return get_optimizer(name, **hyper)
-    if isinstance(item, str):
-        lr = {"learning_rate": default_lr} if _takes_learning_rate(item) else {}
-        return get_optimizer(item, **lr)
+        return _make_plain(name, dict(hyper), default_lr)
     if isinstance(item, dict):
         config = dict(item.get("config", {}))
         if _takes_learning_rate(str(item.get("class_name", ""))):
             config.setdefault("learning_rate", default_lr)
         return get_optimizer({**item, "config": config})
     raise TypeError(f"cannot make an optimizer from {item!r}")
+
+
+def _make_plain(name: str, hyper: dict, default_lr: float) -> keras.optimizers.Optimizer:
+    if _takes_learning_rate(name):
+        hyper.setdefault("learning_rate", default_lr)
+    return get_optimizer(name, **hyper)
+
+
+def _make_levels(chain: list, default_lr: float, spec: str | None = None) -> keras.optimizers.Optimizer:
+    """The optimizer of parsed spec levels (outermost first): the last one built, then each
+    wrapper around it. Errors name the spec."""
+    spec = specs.format_spec(chain) if spec is None else spec
+    specs.check_levels(chain, spec)
+    if len(chain) == 1:  # a plain name: errors as get_optimizer words them ("Did you mean ...")
+        return _make_plain(chain[0][0], dict(chain[0][1]), default_lr)
+    try:
+        optimizer = _make_plain(chain[-1][0], dict(chain[-1][1]), default_lr)
+        for name, hyper in reversed(chain[:-1]):
+            optimizer = specs.wrapper_class(name)(optimizer, **hyper)
+    except TypeError as err:
+        raise TypeError(f"optimizer spec {spec!r}: {err}") from None
+    except ValueError as err:
+        raise ValueError(f"optimizer spec {spec!r}: {err}") from None
+    return optimizer
 
 
 def _run_analytic(problem: AnalyticProblem, optimizer, steps: int):

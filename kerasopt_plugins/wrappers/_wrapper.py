@@ -96,6 +96,8 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     number of updates the inner optimizer has made, this one included.
     """
 
+    #: The name specs and tools use (``"lookahead"``); None on bases that are not wrappers.
+    wrapper_name: str | None = None
     slot_names: tuple[str, ...] = ()
     #: True: a slot starts as a copy of its variable (Lookahead's slow weights); False: zeros.
     slot_starts_from_variable: bool = False

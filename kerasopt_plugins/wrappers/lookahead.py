@@ -35,6 +35,7 @@ class Lookahead(OptimizerWrapper):
         NeurIPS 2019. https://arxiv.org/abs/1907.08610
     """
 
+    wrapper_name = "lookahead"
     slot_names = ("slow",)
     slot_starts_from_variable = True
 

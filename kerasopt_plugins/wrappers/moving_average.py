@@ -41,6 +41,7 @@ class MovingAverage(AveragedOptimizer):
             model.evaluate(x_test, y_test)
     """
 
+    wrapper_name = "moving_average"
     slot_starts_from_variable = True
 
     def __init__(

@@ -36,6 +36,8 @@ class SWA(AveragedOptimizer):
         Optima and Better Generalization", UAI 2018. https://arxiv.org/abs/1803.05407
     """
 
+    wrapper_name = "swa"
+
     def __init__(self, optimizer, start_averaging: int = 0, average_period: int = 10, name=None, **kwargs):
         start_averaging = check_int("SWA", "start_averaging", start_averaging, 0)
         average_period = check_int("SWA", "average_period", average_period, 1)

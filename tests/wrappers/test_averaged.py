@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import regression_data
 
-from kerasopt_plugins.callbacks.average_model_checkpoint import AverageModelCheckpoint
+from kerasopt_plugins.callbacks import AverageModelCheckpoint
 from kerasopt_plugins.wrappers import SWA, Lookahead, MovingAverage, recompute_batch_norm
 
 
