@@ -10,6 +10,7 @@ import keras
 from kerasopt_plugins.wrappers._averaged import AveragedOptimizer
 from kerasopt_plugins.wrappers._wrapper import OptimizerWrapper
 from kerasopt_plugins.wrappers.batch_norm import recompute_batch_norm
+from kerasopt_plugins.wrappers import decoupled
 from kerasopt_plugins.wrappers.decoupled import (
     DecoupledWeightDecayExtension,
     _extend_known_classes,
@@ -35,4 +36,5 @@ for _cls, _tfa_name in ((Lookahead, "Lookahead"), (SWA, "SWA"), (MovingAverage, 
     keras.saving.register_keras_serializable(package="kerasopt_plugins")(_cls)
     keras.saving.get_custom_objects()[f"Addons>{_tfa_name}"] = _cls  # the keys tfa saved under
 _extend_known_classes()
+keras.saving.get_custom_objects()["OptimizerWithDecoupledWeightDecay"] = decoupled.TfaExtendedConfig
 del _cls, _tfa_name

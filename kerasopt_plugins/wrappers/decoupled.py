@@ -153,6 +153,27 @@ def _extend_known_classes() -> None:
             extend_with_decoupled_weight_decay(cls)
 
 
+class TfaExtendedConfig:
+    """What Keras finds under ``OptimizerWithDecoupledWeightDecay``, the one class name tfa saved
+    every extended optimizer under: the base class is read from the config's ``name`` (tfa's
+    default name is the base class's name, "Adam", "SGD"), a Keras optimizer class, and the
+    config loads into that class extended. Any other name raises, saying what to do."""
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        name = config.get("name")
+        base = getattr(keras.optimizers, name, None) if isinstance(name, str) else None
+        if not (isinstance(base, type) and issubclass(base, keras.optimizers.Optimizer)):
+            raise ValueError(
+                "a tensorflow-addons optimizer made with extend_with_decoupled_weight_decay was saved "
+                f"as 'OptimizerWithDecoupledWeightDecay' with name {name!r}, which is not a Keras "
+                "optimizer class, so its base class is unknown; load it inside "
+                "keras.saving.custom_object_scope({'OptimizerWithDecoupledWeightDecay': "
+                "extend_with_decoupled_weight_decay(YourBaseClass)})"
+            )
+        return extend_with_decoupled_weight_decay(base).from_config(config, custom_objects=custom_objects)
+
+
 def extended_class(base_optimizer: Any) -> type | None:
     """The class `extend_with_decoupled_weight_decay` made for `base_optimizer`, if any."""
     return _EXTENDED.get(base_optimizer)

@@ -119,3 +119,14 @@ def test_bad_weight_decay_is_refused_at_construction():
         AdamWD(-0.1)
     with pytest.raises(TypeError, match="exclude_from_weight_decay must be a list"):
         AdamWD(0.1, exclude_from_weight_decay="bias")
+
+
+def test_tfa_configs_of_an_extended_class_whose_base_is_unknown_say_what_to_do():
+    config = {"class_name": "OptimizerWithDecoupledWeightDecay", "config": {"name": "MyAdam", "weight_decay": 0.1}}
+    with pytest.raises(ValueError, match=r"with name 'MyAdam', which is not a Keras optimizer class.*custom_object_scope"):
+        keras.optimizers.deserialize(config)
+    with keras.saving.custom_object_scope(
+        {"OptimizerWithDecoupledWeightDecay": extend_with_decoupled_weight_decay(keras.optimizers.Adam)}
+    ):
+        optimizer = keras.optimizers.deserialize(config)
+    assert float(optimizer.weight_decay) == 0.1 and optimizer.name == "MyAdam"
