@@ -281,3 +281,27 @@ def all_layers(layer: Any) -> list:
     if not all(isinstance(x, keras.layers.Layer) for x in found):
         raise _changed("all_layers", "Layer._flatten_layers yielding layers", repr(found[:3]))
     return found
+
+
+def nadam_u_product(optimizer: Any) -> Any:
+    """The variable in which Keras's Nadam keeps the product of its momentum schedule (1.0 at
+    first, times ``beta_1 * (1 - 0.5 * 0.96 ** (0.004 * t))`` at every step t): ``_u_product``,
+    a scalar among `optimizer.variables` with no public name. Keras 2's legacy Nadam saved the
+    same product as ``momentum_cache`` (kerasopt_plugins.legacy.load_model restores it here).
+
+    Raises:
+        TypeError: `optimizer` is not a `keras.optimizers.Nadam`.
+        ValueError: it is not built yet (the variable is made by `build`).
+    """
+    if not isinstance(optimizer, keras.optimizers.Nadam):
+        raise TypeError(f"nadam_u_product: expected a keras.optimizers.Nadam, got {optimizer!r}")
+    if not optimizer.built:
+        raise ValueError("nadam_u_product: the Nadam optimizer is not built yet (build it with the model's variables)")
+    found = getattr(optimizer, "_u_product", None)
+    if not isinstance(found, keras.Variable) or tuple(found.shape) != () or not any(v is found for v in optimizer.variables):
+        raise _changed(
+            "nadam_u_product",
+            "Nadam._u_product (a scalar Variable among optimizer.variables)",
+            f"found {type(found).__name__}",
+        )
+    return found
