@@ -26,6 +26,7 @@ class AveragedOptimizer(OptimizerWrapper):
     """
 
     slot_names = ("average",)
+    own_step_writes = ("average",)
 
     def _averages_of(self, variables: Sequence) -> list[tuple]:
         if not self.built:

@@ -11,8 +11,8 @@ the scalars; it returns the new values of whichever lists it changes. `run` appl
 * TensorFlow: per variable inside the strategy's update context (`strategy.extended.update`,
   as Keras's TensorFlow optimizer updates its slots), so it runs under MirroredStrategy; a
   step whose condition is false skips the work (`tf.cond`);
-* JAX: per variable in keras.ops, traced into one program that XLA fuses; a false condition
-  keeps the old values (`where`), as a traced step cannot skip work.
+* JAX: per variable in keras.ops, traced into one program that XLA fuses; a condition is a
+  conditional (`lax.cond`) that returns the new values or the old ones.
 
 The operations are the same, in the same order, on every backend.
 """
@@ -75,8 +75,11 @@ def run(
     variables: Sequence,
     slots: Mapping[str, Sequence],
     plan: Callable[[], tuple[Any, Mapping[str, Any]]],
+    writes: Sequence[str],
 ) -> None:
     """Apply `rule` to `variables` and their `slots` ({name: list parallel to variables}).
+
+    `writes` names what the rule returns: "variable" and/or slot names.
 
     `plan()` returns ``(condition, scalars)``: whether this step updates at all (a boolean
     scalar tensor, or None for always) and the scalars the rule reads (float32 scalars). It is
@@ -90,7 +93,7 @@ def run(
     elif backend == "tensorflow":
         _run_tensorflow(optimizer, rule, variables, slots, plan)
     else:
-        _run_traced(optimizer, rule, variables, slots, plan)
+        _run_traced(optimizer, rule, variables, slots, plan, tuple(writes))
 
 
 def _targets(variables, slots, name):
@@ -113,13 +116,22 @@ def _run_torch(rule, variables, slots, plan):
             torch._foreach_copy_(targets, values)
 
 
-def _run_traced(optimizer, rule, variables, slots, plan):
+def _run_traced(optimizer, rule, variables, slots, plan, writes):
     condition, scalars = plan()
-    values = rule(Lists, list(variables), {n: list(s) for n, s in slots.items()}, scalars)
-    for name, new in values.items():
-        for target, value in zip(_targets(variables, slots, name), new):
-            if condition is not None:
-                value = ops.where(condition, value, ops.convert_to_tensor(target))
+    old = {"variable": list(variables), **{n: list(s) for n, s in slots.items()}}
+
+    def updated():
+        values = rule(Lists, old["variable"], {n: old[n] for n in slots}, scalars)
+        return [list(values[n]) for n in writes]
+
+    def kept():
+        return [[ops.convert_to_tensor(x) for x in old[n]] for n in writes]
+
+    # a conditional (lax.cond), not `where`: a step that does not update costs next to nothing
+    # (measured on JAX, Lookahead around Adam: 2.5-2.9x Adam's step with `where`, 1.1x this way)
+    new = updated() if condition is None else ops.cond(condition, updated, kept)
+    for name, values in zip(writes, new):
+        for target, value in zip(old[name], values):
             optimizer.assign(target, value)
 
 

@@ -99,6 +99,8 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     #: The name specs and tools use (``"lookahead"``); None on bases that are not wrappers.
     wrapper_name: str | None = None
     slot_names: tuple[str, ...] = ()
+    #: What `_own_rule` returns new values of: "variable" and/or slot names.
+    own_step_writes: tuple[str, ...] = ()
     #: True: a slot starts as a copy of its variable (Lookahead's slow weights); False: zeros.
     slot_starts_from_variable: bool = False
 
@@ -242,7 +244,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
             return condition, scalars
 
         with keras.name_scope(self.name, caller=self):
-            _elementwise.run(self, self._own_rule, chosen, slots, plan)
+            _elementwise.run(self, self._own_rule, chosen, slots, plan, self.own_step_writes)
 
     def _own_step_plan(self, updates) -> tuple[Any, Mapping[str, Any]]:
         """(condition or None, {scalar name: float32 scalar}) after the inner's `updates`-th update."""

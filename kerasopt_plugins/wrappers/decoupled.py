@@ -44,7 +44,7 @@ class DecoupledWeightDecayExtension:
             # torch hands dense gradients: decay every variable before the step, in one pass
             decayed = [v for g, v in zip(grads, trainable_variables) if g is not None and not _decoupled_decay.excluded(self, v)]
             rate = _decoupled_decay.weight_decay_at(self, "float32")
-            _elementwise.run(self, _decay_rule, decayed, {}, lambda: (None, {"weight_decay": rate}))
+            _elementwise.run(self, _decay_rule, decayed, {}, lambda: (None, {"weight_decay": rate}), ("variable",))
         return super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     def update_step(self, gradient, variable, learning_rate):

@@ -38,6 +38,7 @@ class Lookahead(OptimizerWrapper):
     wrapper_name = "lookahead"
     slot_names = ("slow",)
     slot_starts_from_variable = True
+    own_step_writes = ("slow", "variable")
 
     def __init__(self, optimizer, sync_period: int = 6, slow_step_size: float = 0.5, name=None, **kwargs):
         sync_period = check_int("Lookahead", "sync_period", sync_period, 1)
