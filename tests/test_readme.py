@@ -43,7 +43,7 @@ def test_ci_reads_both_commands_from_the_readme():
         runs.append((env.get("KERAS_BACKEND", "tensorflow"), [w for w in words[python:] if w.startswith("tests")]))
     assert runs == [
         ("tensorflow", []),  # the whole suite first, on TensorFlow
-        ("jax", ["tests/optimizers", "tests/callbacks", "tests/addons"]),  # then the optimizer,
-        ("torch", ["tests/optimizers", "tests/callbacks", "tests/addons"]),  # callback, tfa suites
+        ("jax", ["tests/optimizers", "tests/callbacks", "tests/addons", "tests/wrappers"]),  # then the
+        ("torch", ["tests/optimizers", "tests/callbacks", "tests/addons", "tests/wrappers"]),  # optimizer, callback, tfa, wrapper suites
     ], extracted
     assert "pip install" in extracted
