@@ -1,41 +1,82 @@
-"""The `kerasopt` command: argument parsing and printing; the work is in compare/ and registry."""
+"""The `kerasopt` command: argument parsing and printing; the work is in compare/ and registry.
+
+This module imports only the standard library at the top: `kerasopt --help`, `--version` and
+bad arguments are answered before the backend is imported (`_startup` parses the command line
+first when this process is the `kerasopt` command).
+
+Exit status: 0 done; 2 bad input (one line on stderr, before any training: `UsageError`, and
+modules named by ``--import`` / ``KERASOPT_IMPORT`` that cannot be imported); 130 Ctrl-C (what
+was finished is written). Anything else is a bug and keeps its traceback (exit 1).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
+import shutil
 import sys
+import time
+from pathlib import Path
 from typing import Any, Sequence
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
-COMPARE_EXAMPLES = """examples:
+#: Modules to import before any command runs, as ``--import`` does: separated by commas (or
+#: the path separator, ':' on POSIX); each a module name or a .py file.
+ENV_IMPORT = "KERASOPT_IMPORT"
+
+SCHEDULES = (
+    "cosine_decay, cosine_decay_restarts, exponential_decay, inverse_time_decay, polynomial_decay, "
+    "cyclical_learning_rate, triangular_cyclical_learning_rate, triangular2_cyclical_learning_rate, "
+    "exponential_cyclical_learning_rate"
+)
+
+COMPARE_EXAMPLES = f"""examples:
   kerasopt compare                                  the tutorial's comparison on the 'seed' problem
   kerasopt compare vanilla_sgd adam:learning_rate=0.1 --problem quadratic
   kerasopt compare momentum_sgd:momentum=0.9,learning_rate=0.01 sgd --steps 500 --out runs/q
   kerasopt compare radam lookahead+radam lookahead:sync_period=5+radam:learning_rate=0.01
   kerasopt compare swa:average_period=5+sgd:momentum=0.9 moving_average+lookahead+adam
-  kerasopt compare --problem rosenbrock --out rosen
+  kerasopt compare adam momentum_sgd:momentum=0.9 --problem rosenbrock --learning-rate 0.002 --steps 3000
+  kerasopt compare sgd adam --schedule cosine_decay --learning-rate 0.1 --problem quadratic
+  kerasopt compare sign_momentum adam --import my_optimizers      an optimizer from your own module
 
 A SPEC is NAME or NAME:KEY=VALUE,KEY=VALUE; NAME is a registered optimizer (kerasopt list) or a
 Keras built-in (adam, sgd, rmsprop, ...). Wrappers go in front, joined by '+', outermost first:
 WRAPPER[:KEY=VALUE,...]+...+NAME[:KEY=VALUE,...], e.g. lookahead:sync_period=5+radam is
 Lookahead(RectifiedAdam(), sync_period=5). Wrappers: lookahead, swa, moving_average. The learning
-rate belongs on the last level. Specs without learning_rate use the problem's default.
-Writes trajectory.png, loss.png, learning_rate.png (and paths.png for 2-D problems), series.csv
-and summary.json into --out; other files there are left alone.
+rate belongs on the last level. Specs without learning_rate use --learning-rate, else the
+problem's default. --schedule NAME[:KEY=VALUE,...] gives every optimizer that schedule, starting
+at its learning rate and decaying over --steps; NAME is one of {SCHEDULES}.
+
+Writes trajectory.png, loss.png, slots.png (when an optimizer has slots), learning_rate.png (when
+a rate changes over the steps), paths.png (2-D problems), series.csv and summary.json into --out,
+and removes the files an earlier kerasopt compare wrote there that this run did not (listed in
+.kerasopt-compare-manifest.json); other files there are left alone. Ctrl-C writes what was
+finished and exits with status 130.
 """
 
 LIST_EXAMPLES = """examples:
-  kerasopt list
-  kerasopt list '*momentum*'
+  kerasopt list                   every registered optimizer, then the wrappers and Keras's built-ins
+  kerasopt list momentum          names containing 'momentum' (a plain word matches anywhere)
+  kerasopt list '*_sgd'           an fnmatch pattern
+  kerasopt list --import my_optimizers
 """
 
 INSPECT_EXAMPLES = """examples:
   kerasopt inspect model.keras
   kerasopt inspect model.keras --json > state.json
+  kerasopt inspect model.keras --import my_optimizers     a model trained with your own optimizer
 """
+
+IMPORT_HELP = (
+    "import this module first (a module name, found in the current folder or installed, or a .py "
+    f"file), e.g. one that registers your optimizers; repeatable. ${ENV_IMPORT} does the same "
+    "(names separated by commas)"
+)
 
 DEFAULT_SPECS = ("vanilla_sgd", "momentum_sgd:momentum=0.9", "cmomentum_sgd:momentum=0.9")
 
@@ -72,18 +113,59 @@ def check_spec(spec: str) -> str:
     return spec
 
 
+def version() -> str:
+    """The package's version, read from its source without importing the package (and Keras)."""
+    text = Path(__file__).with_name("__init__.py").read_text(encoding="utf-8")
+    found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, flags=re.M)
+    return found.group(1) if found else "unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``kerasopt: error: --steps must be a positive integer, got 'abc'``."""
+
+    def error(self, message: str):
+        message = re.sub(r"^argument (\S+): (must .*)$", r"\1 \2", message)
+        self.exit(EXIT_USAGE, f"kerasopt: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    import math  # noqa: PLC0415
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kerasopt",
         description="Compare, list and inspect Keras optimizers (kerasopt_plugins).",
         epilog="examples:\n  kerasopt compare\n  kerasopt list\n  kerasopt inspect model.keras\n"
-        "Run 'kerasopt COMMAND --help' for each command's options.",
+        "Run 'kerasopt COMMAND --help' for each command's options. Also: python -m kerasopt_plugins.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"kerasopt {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE", help=IMPORT_HELP)
 
     compare = commands.add_parser(
         "compare",
+        parents=[common],
         help="train several optimizers on one problem in a single run and plot them",
         epilog=COMPARE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -94,21 +176,31 @@ def _build_parser() -> argparse.ArgumentParser:
         "(lookahead+radam); default: the tutorial's three",
     )
     compare.add_argument("--problem", default="seed", help="seed (default), quadratic, rosenbrock or digits")
-    compare.add_argument("--steps", type=int, help="update steps per optimizer (default: the problem's)")
+    compare.add_argument("--steps", type=_positive_int, help="update steps per optimizer (default: the problem's)")
+    compare.add_argument("--learning-rate", type=_positive_float, metavar="LR",
+                         help="learning rate of every SPEC that gives none (default: the problem's)")
+    compare.add_argument("--schedule", metavar="NAME[:KEY=VALUE,...]",
+                         help="a learning-rate schedule for every optimizer, e.g. cosine_decay or "
+                         "exponential_decay:decay_rate=0.1 (starts at the optimizer's rate, decays over --steps)")
     compare.add_argument("--out", default="kerasopt-compare", help="output directory (default: ./kerasopt-compare)")
     compare.add_argument("--seed", type=int, default=0, help="weight init and batch order for 'digits' (default 0)")
     compare.add_argument("--no-plots", action="store_true", help="write CSV and summary only")
+    compare.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
     listing = commands.add_parser(
         "list",
-        help="registered optimizers with aliases, slots and hyperparameters",
+        parents=[common],
+        help="optimizers by name: registered ones (aliases, slots, hyperparameters), wrappers, Keras built-ins",
         epilog=LIST_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    listing.add_argument("pattern", nargs="?", help="fnmatch pattern on the name, e.g. '*momentum*'")
+    listing.add_argument("pattern", nargs="?",
+                         help="a word found anywhere in the name or an alias (case-insensitive), or an fnmatch "
+                         "pattern with * ? [ ], e.g. '*_sgd'")
 
     inspect = commands.add_parser(
         "inspect",
+        parents=[common],
         help="a saved model's optimizer: class, config, iterations, slot statistics",
         epilog=INSPECT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -118,54 +210,289 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_early(argv: Sequence[str]) -> None:
+    """Parse the command line before the backend is imported: ``--help``, ``--version`` and bad
+    arguments are answered here, and the process exits (argparse's SystemExit)."""
+    _build_parser().parse_args(list(argv))
+
+
+# -- --import / KERASOPT_IMPORT -----------------------------------------------------------------
+
+
+def requested_imports(cli_imports: Sequence[str], environ=os.environ) -> list[tuple[str, str]]:
+    """(source, module) pairs: those of $KERASOPT_IMPORT first, then ``--import``'s, once each."""
+    found: list[tuple[str, str]] = []
+    for item in re.split(rf"[,{re.escape(os.pathsep)}]", environ.get(ENV_IMPORT, "")):
+        if item.strip():
+            found.append((ENV_IMPORT, item.strip()))
+    found += [("--import", item.strip()) for item in cli_imports]
+    seen, unique = set(), []
+    for source, item in found:
+        if item not in seen:
+            seen.add(item)
+            unique.append((source, item))
+    return unique
+
+
+def _where(err: BaseException) -> str:
+    import traceback  # noqa: PLC0415
+
+    frames = traceback.extract_tb(err.__traceback__)
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
+def import_user_module(source: str, item: str):
+    """Import a module named on the command line: a module name (the current folder is searched
+    first, as `python -m` does) or a path to a .py file (imported under its stem, its folder
+    put on sys.path). Any failure is a `UsageError` naming the module."""
+    import importlib  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+
+    if item.endswith(".py") or "/" in item or os.sep in item:
+        path = Path(item).expanduser()
+        if not path.is_file():
+            raise UsageError(f"{source} {item}: no such file")
+        name = path.stem
+        if not name.isidentifier():
+            raise UsageError(f"{source} {item}: {name!r} is not a valid module name")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # noqa: BLE001 - the user's module: one line naming it
+            sys.modules.pop(name, None)
+            raise UsageError(f"{source} {item} failed: {type(err).__name__}: {_first_line(err)}{_where(err)}") from None
+        return module
+    if not all(part.isidentifier() for part in item.split(".")):
+        raise UsageError(f"{source} {item!r}: not a module name or a .py file")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(item)
+    except ModuleNotFoundError as err:
+        if err.name is not None and (item == err.name or item.startswith(err.name + ".")):
+            raise UsageError(
+                f"{source} {item}: no module named {err.name!r} (looked in the current folder and the installed packages)"
+            ) from None
+        raise UsageError(f"{source} {item} failed: {type(err).__name__}: {_first_line(err)}{_where(err)}") from None
+    except Exception as err:  # noqa: BLE001 - the user's module: one line naming it
+        raise UsageError(f"{source} {item} failed: {type(err).__name__}: {_first_line(err)}{_where(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+# -- output helpers -------------------------------------------------------------------------------
+
+
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths))]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     return "\n".join(lines)
 
 
-def cmd_compare(args) -> int:
-    from kerasopt_plugins.compare import compare_optimizers, get_problem  # noqa: PLC0415
+class ProgressPrinter:
+    """Progress of `compare` on stderr. On a terminal: one line per optimizer, rewritten in
+    place (steps done, steps per second, time left). Otherwise (a log file): a line when each
+    optimizer starts, then one every `every_s` seconds of a long run, and one at its end if
+    it ran that long."""
+
+    def __init__(self, stream=None, every_s: float = 10.0):
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every_s = every_s
+        self._last = 0.0
+        self._open = False
+
+    def _text(self, p) -> str:
+        head = f"[{p.index + 1}/{p.total}] {p.label}"
+        if p.done:
+            return f"{head}: {p.step} steps in {p.seconds:.1f} s"
+        if p.step == 0:
+            return head
+        rate = p.step / p.seconds if p.seconds > 0 else 0.0
+        left = (p.steps - p.step) / rate if rate > 0 else float("nan")
+        return f"{head}: {p.step}/{p.steps} steps, {rate:.0f} steps/s, {left:.0f} s left"
+
+    def __call__(self, p) -> None:
+        text = self._text(p)
+        if self.tty:
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            if len(text) > width:
+                text = text[: width - 1] + "…"
+            self.stream.write("\r\x1b[K" + text + ("\n" if p.done else ""))
+            self.stream.flush()
+            self._open = not p.done
+            return
+        now = time.monotonic()
+        if p.step == 0 and not p.done:
+            self._last = now
+            print(text, file=self.stream, flush=True)
+        elif p.done:
+            if p.seconds >= self.every_s:
+                print(text, file=self.stream, flush=True)
+        elif now - self._last >= self.every_s:
+            self._last = now
+            print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """End a line left open on a terminal (before an error or the interrupt message)."""
+        if self.tty and self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
+# -- compare ----------------------------------------------------------------------------------------
+
+
+def _final_loss(run) -> str:
+    if run.diverged_at is not None:
+        return f"diverged at step {run.diverged_at}"
+    if run.interrupted:
+        return f"interrupted after step {run.steps_run}"
+    return f"{run.loss[-1]:.6g}"
+
+
+def _check_environment(problem, plots: bool) -> None:
+    import importlib.util  # noqa: PLC0415
+
+    if plots and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("plots need matplotlib: pip install 'kerasopt_plugins[plot]' (or pass --no-plots)")
+    if problem.name == "digits" and importlib.util.find_spec("sklearn") is None:
+        raise UsageError("the 'digits' problem needs scikit-learn: pip install 'kerasopt_plugins[digits]'")
+
+
+def cmd_compare(args, command: Sequence[str] | None = None) -> int:
+    from kerasopt_plugins.compare import PROBLEMS, compare_optimizers  # noqa: PLC0415
     from kerasopt_plugins.compare.report import check_writable, write_report  # noqa: PLC0415
+    from kerasopt_plugins.compare.runner import ComparisonInterrupted  # noqa: PLC0415
+    from kerasopt_plugins.compare.specs import SpecError  # noqa: PLC0415
+    from kerasopt_plugins.registry import UnknownOptimizerError  # noqa: PLC0415
 
     specs = [check_spec(s) for s in (args.specs or DEFAULT_SPECS)]
-    problem = get_problem(args.problem)
-    if args.steps is not None and args.steps < 1:
-        raise UsageError(f"--steps must be a positive integer, got {args.steps}")
-    out = check_writable(args.out)
-
-    def progress(index, total, label):
-        print(f"[{index + 1}/{total}] {label}", file=sys.stderr, flush=True)
-
-    result = compare_optimizers(specs, problem=problem.name, steps=args.steps, seed=args.seed, progress=progress)
-    paths = write_report(result, out, plots=not args.no_plots)
+    if args.problem not in PROBLEMS:
+        raise UsageError(f"unknown problem {args.problem!r}; choose from {', '.join(PROBLEMS)}")
+    problem = PROBLEMS[args.problem]
+    plots = not args.no_plots
+    _check_environment(problem, plots)
+    try:
+        out = check_writable(args.out)
+    except OSError as err:
+        raise UsageError(_first_line(err)) from None
+    progress = None if args.quiet else ProgressPrinter()
+    try:
+        result = compare_optimizers(
+            specs, problem=problem.name, steps=args.steps, seed=args.seed, learning_rate=args.learning_rate,
+            schedule=args.schedule, progress=progress,
+        )
+    except (SpecError, UnknownOptimizerError) as err:
+        raise UsageError(" ".join(str(err).split())) from None
+    except ComparisonInterrupted as stop:
+        if progress is not None:
+            progress.close()
+        result = stop.result
+        paths = write_report(result, out, plots=plots, command=command) if result.runs else []
+        last = result.runs[-1] if result.runs else None
+        where = f" in {last.label} after step {last.steps_run} of {result.steps}" if last is not None and last.interrupted else ""
+        finished = sum(not r.interrupted for r in result.runs)
+        wrote = f"; wrote what was computed to {out}" if paths else "; nothing was written"
+        print(f"kerasopt: interrupted{where}: {finished} of {len(result.planned)} optimizers finished{wrote}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    paths = write_report(result, out, plots=plots, command=command)
     rows = []
     for run in result.runs:
         reached = run.steps_to(problem.tolerance)
-        rows.append([run.label, f"{run.loss[-1]:.6g}", "-" if reached is None else str(reached), f"{run.seconds:.2f}"])
+        rows.append([run.label, _final_loss(run), "-" if reached is None else str(reached), f"{run.seconds:.2f}"])
     print(f"problem {problem.name}: {problem.description}; {result.steps} steps")
     print(_table(rows, ["optimizer", "final loss", f"steps to loss<={problem.tolerance:g}", "seconds"]))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
+# -- list -------------------------------------------------------------------------------------------
+
+
+def _matches(pattern: str | None, names: Sequence[str]) -> bool:
+    import fnmatch  # noqa: PLC0415
+
+    if pattern is None:
+        return True
+    pattern = pattern.lower()
+    if any(c in pattern for c in "*?["):
+        return any(fnmatch.fnmatchcase(n.lower(), pattern) for n in names)
+    return any(pattern in n.lower() for n in names)
+
+
+def _builtins() -> list[tuple[str, type, dict]]:
+    """Keras's optimizers that compare accepts by name: (name, class, hyperparameters), those
+    whose every constructor argument has a default (not LossScaleOptimizer, MultiOptimizer)."""
+    import inspect  # noqa: PLC0415
+
+    import keras  # noqa: PLC0415
+
+    from kerasopt_plugins.compare.specs import BASE_OPTIONS  # noqa: PLC0415
+
+    found = []
+    for key, cls in sorted(vars(keras.optimizers).items(), key=lambda kv: kv[0].lower()):
+        if not isinstance(cls, type) or not issubclass(cls, keras.optimizers.Optimizer) or cls is keras.optimizers.Optimizer:
+            continue
+        try:
+            params = inspect.signature(cls.__init__).parameters
+        except (TypeError, ValueError):
+            continue
+        own = {n: p.default for n, p in params.items() if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+        if any(d is inspect.Parameter.empty for d in own.values()):
+            continue
+        found.append((key.lower(), cls, {n: d for n, d in own.items() if n not in BASE_OPTIONS}))
+    return found
+
+
 def cmd_list(args) -> int:
     from kerasopt_plugins import list_optimizers, optimizer_info  # noqa: PLC0415
+    from kerasopt_plugins.compare.specs import wrapper_class, wrapper_names  # noqa: PLC0415
 
-    names = list_optimizers(args.pattern)
-    if not names:
-        print(f"no registered optimizer matches {args.pattern!r}")
-        return 0
-    for name in names:
+    shown = 0
+    for name in list_optimizers():
         info = optimizer_info(name)
+        if not _matches(args.pattern, info.names):
+            continue
+        shown += 1
         hyper = ", ".join(f"{k}={v!r}" for k, v in info.hyperparameters.items())
         print(f"{info.name}  ({info.cls.__module__}.{info.cls.__qualname__})")
         print(f"    {info.description}")
         print(f"    aliases: {', '.join(info.aliases) or '-'}    slots: {', '.join(info.slot_names) or '-'}")
         print(f"    hyperparameters: {hyper}")
+    wrappers = [w for w in wrapper_names() if _matches(args.pattern, [w, wrapper_class(w).__name__])]
+    if wrappers:
+        print("\nwrappers (go in front of an optimizer in a compare SPEC: lookahead+radam):")
+        for name in wrappers:
+            cls = wrapper_class(name)
+            print(f"{name}  ({cls.__module__}.{cls.__qualname__}; wrapper)")
+        shown += len(wrappers)
+    builtins = [b for b in _builtins() if _matches(args.pattern, [b[0], b[1].__name__])]
+    if builtins:
+        print("\nKeras built-ins (compare and compile accept these names too):")
+        width = max(len(name) for name, _, _ in builtins)
+        for name, cls, hyper in builtins:
+            values = ", ".join(f"{k}={v!r}" for k, v in hyper.items())
+            print(f"{name.ljust(width)}  (keras.optimizers.{cls.__name__}; built-in)  {values}")
+        shown += len(builtins)
+    if not shown:
+        print(f"no optimizer matches {args.pattern!r} (registered, wrapper or Keras built-in)")
     return 0
+
+
+# -- inspect ----------------------------------------------------------------------------------------
 
 
 def _short(value: Any) -> str:
@@ -201,30 +528,109 @@ def _level_text(optimizer, innermost: bool) -> str:
     return f"{type(optimizer).__name__}({', '.join(f'{k}={_short(v)}' for k, v in shown.items())})"
 
 
-def cmd_inspect(args) -> int:
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+SKIPPED_STATE = "Skipping variable loading for optimizer"
+
+
+def _check_model_file(path: Path) -> None:
+    """A precise message for what `inspect` cannot read: no file, a folder, a Keras 2 file."""
     import zipfile  # noqa: PLC0415
 
-    if not os.path.isfile(args.model):
-        raise UsageError(f"no such file: {args.model!r}")
-    if not zipfile.is_zipfile(args.model):
-        raise UsageError(f"{args.model!r} is not a Keras model file (.keras zip archive)")
+    shown = str(path)
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            raise UsageError(
+                f"{shown!r} is a TensorFlow SavedModel folder, which holds no Keras optimizer config; "
+                "inspect reads a .keras file (model.save('model.keras'))"
+            )
+        raise UsageError(f"{shown!r} is a folder; inspect reads a .keras file (model.save('model.keras'))")
+    if not path.exists():
+        raise UsageError(f"no such file: {shown!r}")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head == HDF5_SIGNATURE:
+        if path.name.endswith(".weights.h5"):
+            raise UsageError(f"{shown!r} is a weights file (.weights.h5) without the optimizer's config; inspect the .keras file")
+        raise UsageError(
+            f"{shown!r} is a Keras 2 file (HDF5): use `kerasopt upgrade` / `kerasopt_plugins.legacy.load_model` "
+            "to read it, then save it as .keras"
+        )
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{shown!r} is not a Keras model file (.keras zip archive)")
+
+
+def _saved_mixed_policy(path: Path) -> str | None:
+    """The mixed dtype policy ('mixed_float16') the saved model's layers use, or None."""
+    import zipfile  # noqa: PLC0415
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile):
+        return None
+    pending = [config]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if str(item.get("class_name", "")).endswith("DTypePolicy"):
+                name = (item.get("config") or {}).get("name")
+                if isinstance(name, str) and name.startswith("mixed_"):
+                    return name
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
+
+
+def _load(path: Path, policy: str | None = None):
+    """(model, the warning Keras gave when it skipped the optimizer state, or None)."""
+    import warnings  # noqa: PLC0415
+
+    import keras  # noqa: PLC0415
+
+    previous = keras.mixed_precision.global_policy()
+    try:
+        if policy is not None:
+            keras.mixed_precision.set_global_policy(policy)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = keras.saving.load_model(path)  # safe_mode stays on
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    skipped = next((str(w.message).strip() for w in caught if SKIPPED_STATE in str(w.message)), None)
+    for w in caught:
+        if SKIPPED_STATE not in str(w.message):
+            print(f"kerasopt: warning while loading: {str(w.message).strip().splitlines()[0]}", file=sys.stderr)
+    return model, skipped
+
+
+def cmd_inspect(args) -> int:
+    path = Path(args.model)
+    _check_model_file(path)
     from kerasopt_plugins.callbacks import levels, slot_groups, unwrap  # noqa: PLC0415
     import keras  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
     try:
-        model = keras.saving.load_model(args.model)  # safe_mode stays on
+        model, skipped = _load(path)
+        policy = None
+        if skipped is not None:
+            # Keras records compile(optimizer="...") without the LossScaleOptimizer it added
+            # under a mixed policy, and re-adds it only under that policy: retry under it.
+            policy = _saved_mixed_policy(path)
+            if policy is not None:
+                model, skipped = _load(path, policy)
     except Exception as err:  # noqa: BLE001 - any failure to load is the user's file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UsageError(f"cannot load {args.model!r} as a Keras model: {first}") from None
+        raise UsageError(f"cannot load {str(path)!r} as a Keras model: {_first_line(err)}") from None
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
-        raise UsageError(f"{args.model!r} was saved without an optimizer (compile the model before saving)")
+        raise UsageError(f"{str(path)!r} was saved without an optimizer (compile the model before saving)")
     inner = unwrap(optimizer)
     chain = levels(optimizer)
     groups = slot_groups(optimizer, model.trainable_variables)
+    loaded = skipped is None
     stats = []
-    for group in groups:
+    for group in groups if loaded else ():
         for var, slot_var in zip(model.trainable_variables, group.variables):
             if slot_var is None:
                 continue
@@ -238,7 +644,10 @@ def cmd_inspect(args) -> int:
         "optimizer": f"{type(optimizer).__module__}.{type(optimizer).__qualname__}",
         "inner_optimizer": None if inner is optimizer else f"{type(inner).__module__}.{type(inner).__qualname__}",
         "config": optimizer.get_config(),
-        "iterations": int(keras.ops.convert_to_numpy(optimizer.iterations)),
+        "state_loaded": loaded,
+        "state_note": None if loaded else f"Keras did not load the optimizer's saved state: {skipped}",
+        "loaded_under_policy": policy if loaded else None,
+        "iterations": int(keras.ops.convert_to_numpy(optimizer.iterations)) if loaded else None,
         # outermost first; each level's config without the optimizer it wraps (the next level)
         "levels": [
             {
@@ -262,7 +671,14 @@ def cmd_inspect(args) -> int:
         width = max(len(text) for text, _ in lines)
         for text, slots in lines:
             print(f"  {text.ljust(width)}  slots: {', '.join(slots) or '-'}")
-    print(f"iterations: {report['iterations']}")
+    if policy is not None and loaded:
+        print(f"loaded under the dtype policy it was trained with ({policy}): Keras restores a mixed-precision "
+              "model's optimizer state only under it")
+    if not loaded:
+        print(f"optimizer state: NOT LOADED. {report['state_note']}")
+        print("(iterations and slots are not shown: they would be a fresh optimizer's zeros)")
+    else:
+        print(f"iterations: {report['iterations']}")
     for level in report["levels"] if report["inner_optimizer"] else report["levels"][:1]:
         print(f"config of {level['class'].rsplit('.', 1)[-1]}:" if report["inner_optimizer"] else "config:")
         for key, value in level["config"].items():
@@ -275,24 +691,30 @@ def cmd_inspect(args) -> int:
                  *(f"{s[k]:.4g}" for k in ("mean", "std", "min", "max", "l2"))] for s in stats]
         header = ["slot", *(["level"] if wrapped else []), "variable", "shape", "mean", "std", "min", "max", "l2"]
         print(_table(rows, header))
-    else:
+    elif loaded:
         print("slots: none (the optimizer keeps no per-variable state, or was never built)")
     return 0
 
 
+# -- main -------------------------------------------------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    handler = {"compare": cmd_compare, "list": cmd_list, "inspect": cmd_inspect}[args.command]
+    command = list(sys.argv) if argv is None else ["kerasopt", *argv]
+    args = _build_parser().parse_args(argv)
     try:
-        return handler(args)
+        for source, item in requested_imports(args.imports):
+            import_user_module(source, item)
+        if args.command == "compare":
+            return cmd_compare(args, command)
+        return {"list": cmd_list, "inspect": cmd_inspect}[args.command](args)
     except UsageError as err:
-        message = str(err)
-    except (ValueError, TypeError, OSError, ModuleNotFoundError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-    print(f"kerasopt: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+        print(f"kerasopt: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kerasopt: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ logger = logging.getLogger("kerasopt_plugins.callbacks")
 FETCH_EVERY_CAPTURES = 512
 FETCH_EVERY_SECONDS = 5.0
 
+#: Compiled capture functions shared by every logger of this process (see `StepLogger.compiled`).
+_SHARED: dict = {}
+SHARED_MAX = 32
+
 
 def check_int(owner: str, name: str, value: Any, low: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
@@ -48,11 +52,14 @@ class StepLogger(keras.callbacks.Callback):
     read on the device.
     """
 
+    #: Record fields not written to TensorBoard as scalars (the step is the iteration).
+    _tensorboard_skip: tuple = ("iteration", "epoch", "batch")
+
     def __init__(
         self,
         every: int = 1,
         path: str | os.PathLike | None = None,
-        if_exists: str = "error",
+        if_exists: str = "replace_log",
         tensorboard_dir: str | os.PathLike | None = None,
         max_records: int | None = 100_000,
         epoch_logs: bool = True,
@@ -72,7 +79,7 @@ class StepLogger(keras.callbacks.Callback):
         if tensorboard_dir is not None:
             self.tensorboard_dir = Path(tensorboard_dir)
             _sinks.check_writable_dir(owner, "tensorboard_dir", self.tensorboard_dir)
-            self._tensorboard = _sinks.TensorBoardSink(owner, self.tensorboard_dir)
+            self._tensorboard = _sinks.TensorBoardSink(owner, self.tensorboard_dir, self._tensorboard_skip)
         self._records: collections.deque = collections.deque(maxlen=max_records)
         self._pending: list[tuple[int, int, Any, tuple]] = []
         self._compiled: dict = {}
@@ -200,11 +207,20 @@ class StepLogger(keras.callbacks.Callback):
             )
             self._count_on_host = False
 
-    def compiled(self, key, make, fixed_signature: bool = False):
-        """A compiled capture function, made once per `key` and reused by later `fit` calls."""
-        if key not in self._compiled:
-            self._compiled[key] = _live.compile_capture(make(), fixed_signature)
-        return self._compiled[key]
+    def compiled(self, key, make, fixed_signature: bool = False, shared: bool = False):
+        """A compiled capture function, made once per `key` and reused by later `fit` calls.
+
+        With `shared`, the function is kept for the whole process (the newest `SHARED_MAX`):
+        a `key` that describes everything the function depends on (shapes, dtypes, options)
+        lets a new logger on the same model skip the one-off trace and compile.
+        """
+        cache = _SHARED if shared else self._compiled
+        key = (keras.backend.backend(), key) if shared else key
+        if key not in cache:
+            cache[key] = _live.compile_capture(make(), fixed_signature)
+            while shared and len(cache) > SHARED_MAX:
+                cache.pop(next(iter(cache)))
+        return cache[key]
 
     def on_train_end(self, logs=None):
         self.flush()

@@ -17,11 +17,15 @@ class IterationLogger(_base.StepLogger):
     Lookahead, SWA or MovingAverage it is the inner optimizer's count (as `wrapper.iterations`). It
     continues across `fit` calls and after a saved model is reloaded. `batch` is Keras's index
     of the step in the epoch (with `steps_per_execution > 1`, of the execution's last step).
-    The count at epoch end is merged into the epoch logs as "iterations".
+    The count at epoch end is merged into the epoch logs as "iterations". With
+    `tensorboard_dir`, each logged step writes the scalars "iteration", "epoch" and "batch" at
+    step = the iteration (TensorBoard's relative and wall-time axes then show steps per second).
 
     Args: `every`, `path`, `if_exists`, `tensorboard_dir`, `max_records`, `epoch_logs`,
     as for `SlotLogger`.
     """
+
+    _tensorboard_skip = ()  # its only fields: all of them are the per-step scalars
 
     def _start(self) -> list[str]:
         return ["iteration", "epoch", "batch"]

@@ -1,6 +1,9 @@
-"""LearningRateLogger: the learning rate each training step applied."""
+"""LearningRateLogger: the learning rate each training step applied, with momentum and weight decay."""
 
 from __future__ import annotations
+
+import numbers
+import os
 
 import keras
 import numpy as np
@@ -25,9 +28,44 @@ class LearningRateLogger(_base.StepLogger):
     With `steps_per_execution > 1`, Keras calls back once per execution: the record is for its
     last step, with that step's exact iteration.
 
-    Args: `every`, `path`, `if_exists`, `tensorboard_dir`, `max_records`, `epoch_logs`,
-    as for `SlotLogger`.
+    As Lightning's `LearningRateMonitor` does, the record also holds the optimizer's momentum
+    (``"momentum"``: SGD, RMSprop, MomentumSGD, ...; or ``"beta_1"``: the Adam family) and its
+    ``"weight_decay"``, where it has them (the innermost optimizer's): a float attribute is
+    what the compiled step uses, read when training starts; one held in a variable is read at
+    every logged step.
+
+    Args:
+        every, path, if_exists, tensorboard_dir, max_records, epoch_logs: as for `SlotLogger`.
+        log_momentum: add "momentum" / "beta_1" where the optimizer has them (default True).
+        log_weight_decay: add "weight_decay" where the optimizer has one (default True).
     """
+
+    def __init__(
+        self,
+        every: int = 1,
+        path: str | os.PathLike | None = None,
+        if_exists: str = "replace_log",
+        tensorboard_dir: str | os.PathLike | None = None,
+        max_records: int | None = 100_000,
+        epoch_logs: bool = True,
+        log_momentum: bool = True,
+        log_weight_decay: bool = True,
+    ):
+        super().__init__(every, path, if_exists, tensorboard_dir, max_records, epoch_logs)
+        self.log_momentum = bool(log_momentum)
+        self.log_weight_decay = bool(log_weight_decay)
+
+    def _hyperparameters(self, optimizer) -> dict:
+        """name -> a float (fixed while training) or a Variable (read at each logged step)."""
+        names = (("momentum", "beta_1") if self.log_momentum else ()) + (("weight_decay",) if self.log_weight_decay else ())
+        found = {}
+        for name in names:
+            value = getattr(optimizer, name, None)
+            if isinstance(value, keras.Variable):
+                found[name] = value
+            elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+                found[name] = float(value)
+        return found
 
     def _start(self) -> list[str]:
         optimizer = unwrap(self.model.optimizer)
@@ -52,20 +90,30 @@ class LearningRateLogger(_base.StepLogger):
         self._rates_fn = self.compiled((id(optimizer), id(schedule), decayed is not None), make)
         # A rate held in a variable can be changed between any two steps by other callbacks,
         # so it is captured at each logged step; a schedule's rate is computed at flush time.
-        self._reader = None if schedule is not None else _live.LiveReader(self.model, [raw])
-        return ["iteration", "learning_rate"]
+        self._hyper = self._hyperparameters(optimizer)
+        live = ([] if schedule is not None else [raw]) + [v for v in self._hyper.values() if isinstance(v, keras.Variable)]
+        self._rate_is_live = schedule is None
+        self._reader = _live.LiveReader(self.model, live) if live else None
+        return ["iteration", "learning_rate", *self._hyper]
 
     def _capture(self) -> tuple:
         if self._reader is None:
             return ()
         # copy: torch updates in place, and a callback may assign a new rate before the flush
-        return (_live.snapshot(self._reader.values()[0]),)
+        return tuple(_live.snapshot(value) for value in self._reader.values())
 
     def _to_records(self, epochs, batches, iterations, fields) -> list[dict]:
         steps = np.maximum(np.asarray(iterations, dtype=np.int64) - 1, 0)  # steps done before it
-        bases = fields[0] if fields else np.zeros(len(steps), dtype=np.float32)
+        fields = list(fields)
+        bases = fields.pop(0) if self._rate_is_live else np.zeros(len(steps), dtype=np.float32)
         rates = np.asarray(ops.convert_to_numpy(self._rates_fn(ops.convert_to_tensor(steps), ops.convert_to_tensor(bases))))
-        return [{"iteration": int(k), "learning_rate": float(r)} for k, r in zip(iterations, rates)]
+        columns = {}
+        for name, value in self._hyper.items():
+            columns[name] = fields.pop(0).astype(np.float64).tolist() if isinstance(value, keras.Variable) else [value] * len(steps)
+        return [
+            {"iteration": int(k), "learning_rate": float(r), **{name: float(v[i]) for name, v in columns.items()}}
+            for i, (k, r) in enumerate(zip(iterations, rates))
+        ]
 
     def _epoch_logs(self) -> dict:
         if not self.epoch_logs:

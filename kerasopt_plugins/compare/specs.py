@@ -27,11 +27,15 @@ from kerasopt_plugins.wrappers import OptimizerWrapper
 
 __all__ = [
     "SpecError",
+    "check_arguments",
     "check_levels",
     "format_spec",
+    "make_schedule",
+    "optimizer_class",
     "parse_level",
     "parse_spec",
     "parse_value",
+    "schedule_names",
     "snake_case",
     "wrapper_class",
     "wrapper_names",
@@ -198,3 +202,187 @@ def wrapper_class(name: str) -> type | None:
     return table.get(key.lower()) or table.get(snake_case(key)) or next(
         (cls for cls in table.values() if cls.__name__.lower() == key.lower()), None
     )
+
+
+# -- argument values, checked before anything is built ------------------------------------------
+
+#: Keras's base options (every optimizer takes them through its constructor or **kwargs) and
+#: the kind of value each takes; their defaults are None, so the kind cannot be read off them.
+BASE_OPTIONS = {
+    "weight_decay": "number",
+    "clipnorm": "number",
+    "clipvalue": "number",
+    "global_clipnorm": "number",
+    "ema_momentum": "number",
+    "loss_scale_factor": "number",
+    "ema_overwrite_frequency": "int",
+    "gradient_accumulation_steps": "int",
+    "use_ema": "bool",
+    "name": "str",
+}
+
+
+def optimizer_class(name: str) -> type | None:
+    """The class a spec's last level names: a registered optimizer's or a Keras built-in's."""
+    from kerasopt_plugins.registry import UnknownOptimizerError, optimizer_info  # noqa: PLC0415
+
+    try:
+        return optimizer_info(name).cls
+    except UnknownOptimizerError:
+        pass
+    for key, obj in vars(keras.optimizers).items():
+        if key.lower() == name.lower() and isinstance(obj, type) and issubclass(obj, keras.optimizers.Optimizer):
+            return obj
+    return None
+
+
+def _signature_defaults(cls: type) -> tuple[dict[str, Any], bool]:
+    """(argument -> default, takes **kwargs) over `cls`'s constructors up to Keras's base."""
+    import inspect  # noqa: PLC0415
+
+    defaults: dict[str, Any] = {}
+    var_keyword = False
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if klass is object or init is None:
+            continue
+        try:
+            params = inspect.signature(inspect.unwrap(init)).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            continue
+        kwargs_here = False
+        for pname, param in params.items():
+            if pname == "self" or param.kind is param.VAR_POSITIONAL:
+                continue
+            if param.kind is param.VAR_KEYWORD:
+                kwargs_here = True
+                continue
+            defaults.setdefault(pname, param.default)
+        if not kwargs_here:  # nothing further up sees what this constructor does not name
+            return defaults, False
+        var_keyword = True
+        if klass.__module__.split(".")[0] == "keras" and "learning_rate" in params:
+            break  # Keras's optimizer base: its **kwargs only takes legacy names it refuses
+    return defaults, var_keyword
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "number"
+    if value is None:
+        return "none"
+    return "str"
+
+
+_KIND_WORDS = {"number": "a number", "int": "an integer", "bool": "true or false", "str": "a string"}
+
+
+def check_arguments(cls: type, hyper: dict[str, Any], spec: str, level: str | None = None) -> None:
+    """Refuse a value of the wrong kind before `cls` is constructed: a string where the
+    constructor's default is a number, a number where it is a bool, ... and the base options
+    (`clipvalue`, `clipnorm`, ...) by their kind. The message names the spec and the argument:
+    ``optimizer spec 'adamw:weight_decay=abc': weight_decay must be a number, got 'abc'``.
+
+    Arguments the constructor does not name are left to it (it refuses them itself).
+    """
+    defaults, _ = _signature_defaults(cls)
+    where = f"optimizer spec {spec!r}" + ("" if level is None or level == spec else f" (level {level!r})")
+    for key, value in hyper.items():
+        default = defaults.get(key, None)
+        if key == "learning_rate":
+            wanted = "number" if value is not None or default is not None else "none"
+        elif key in BASE_OPTIONS and default is None:
+            wanted = BASE_OPTIONS[key]
+        elif isinstance(default, bool):
+            wanted = "bool"
+        elif isinstance(default, int):
+            wanted = "number"  # an int default takes a float too (Keras casts); a string never
+        elif isinstance(default, float):
+            wanted = "number"
+        elif isinstance(default, str):
+            wanted = "str"
+        else:
+            continue  # no default, None or another kind: the constructor decides
+        got = _kind_of(value)
+        if got == "none" and (default is None or key in BASE_OPTIONS):
+            continue  # none where the default is None: fine
+        fits = got == wanted or (wanted == "number" and got == "int")
+        if not fits:
+            raise SpecError(f"{where}: {key} must be {_KIND_WORDS[wanted]}, got {_text_repr(value)}")
+
+
+def _text_repr(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else _text(value)
+
+
+# -- learning-rate schedules (--schedule) -------------------------------------------------------
+
+
+def _schedule_table() -> dict[str, type]:
+    """Keras's schedules and kerasopt_plugins'; by snake_case name and a short form without
+    ``_decay`` / ``_learning_rate`` (``cosine`` is CosineDecay)."""
+    from kerasopt_plugins import schedules as ours  # noqa: PLC0415
+
+    base = keras.optimizers.schedules.LearningRateSchedule
+    table: dict[str, type] = {}
+    for module in (keras.optimizers.schedules, ours):
+        for key, obj in vars(module).items():
+            if isinstance(obj, type) and issubclass(obj, base) and obj is not base:
+                name = snake_case(key)
+                table.setdefault(name, obj)
+                short = re.sub(r"_(decay|learning_rate)(?=_|$)", "", name)
+                table.setdefault(short, obj)
+    return table
+
+
+def schedule_names() -> list[str]:
+    """The names `--schedule` takes (each class's snake_case name; the short forms work too)."""
+    table = _schedule_table()
+    return sorted({snake_case(cls.__name__) for cls in table.values()})
+
+
+def make_schedule(text: str, initial_learning_rate: float, steps: int):
+    """A `LearningRateSchedule` from ``NAME[:KEY=VALUE,...]`` (``cosine_decay:alpha=0.1``).
+
+    `initial_learning_rate` (the optimizer's rate) and `decay_steps` / `first_decay_steps` (the
+    run's `steps`) are filled in where the schedule takes them and the text does not give them.
+    Raises `SpecError` naming the schedule for anything wrong, before any training.
+    """
+    import inspect  # noqa: PLC0415
+
+    name, hyper = parse_level(text)
+    table = _schedule_table()
+    cls = table.get(snake_case(name)) or table.get(name.lower())
+    if cls is None:
+        close = difflib.get_close_matches(snake_case(name), list(table), n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise SpecError(f"--schedule {text!r}: unknown schedule {name!r}; choose from {', '.join(schedule_names())}.{hint}")
+    params = inspect.signature(cls.__init__).parameters
+    unknown = [k for k in hyper if k not in params]
+    if unknown:
+        raise SpecError(
+            f"--schedule {text!r}: {cls.__name__} has no argument {unknown[0]!r}; "
+            f"it takes {', '.join(p for p in params if p != 'self')}"
+        )
+    filled = {"initial_learning_rate": initial_learning_rate, "decay_steps": steps, "first_decay_steps": steps}
+    for key, value in filled.items():
+        if key in params and key not in hyper:
+            hyper[key] = value
+    for key, param in params.items():
+        default = param.default
+        if key == "self" or key not in hyper:
+            continue
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and _kind_of(hyper[key]) not in ("int", "number"):
+            raise SpecError(f"--schedule {text!r}: {key} must be a number, got {_text_repr(hyper[key])}")
+    missing = [k for k, p in params.items() if k != "self" and p.default is p.empty and k not in hyper
+               and p.kind is p.POSITIONAL_OR_KEYWORD]
+    if missing:
+        raise SpecError(f"--schedule {text!r}: {cls.__name__} needs {', '.join(missing)} (e.g. {name}:{missing[0]}=...)")
+    try:
+        return cls(**hyper)
+    except (TypeError, ValueError) as err:
+        raise SpecError(f"--schedule {text!r}: {err}") from None

@@ -87,3 +87,52 @@ def test_every_n_and_bad_arguments():
         LearningRateLogger(every=-1)
     with pytest.raises(TypeError, match=r"'path' must be a str or path, got int"):
         LearningRateLogger(path=3)
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda: keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=0.01), {"momentum": 0.9, "weight_decay": 0.01}),
+        (lambda: keras.optimizers.Adam(0.01, beta_1=0.8), {"beta_1": 0.8}),
+        (lambda: keras.optimizers.RMSprop(0.01, momentum=0.5), {"momentum": 0.5}),
+        (lambda: MomentumSGD(0.05, momentum=0.7), {"momentum": 0.7}),
+        (lambda: VanillaSGD(0.05), {}),
+    ],
+    ids=["sgd", "adam", "rmsprop", "momentum_sgd", "vanilla_sgd"],
+)
+def test_momentum_beta_and_weight_decay_are_logged_per_step_where_the_optimizer_has_them(make, expected):
+    """As Lightning's LearningRateMonitor(log_momentum, log_weight_decay): the keys are fixed from
+    the first record, with the values the optimizer's step uses."""
+    logger = LearningRateLogger()
+    model, _ = fit(make(), [logger], epochs=1)
+    assert [list(r) for r in logger.records] == [["iteration", "learning_rate", *expected]] * 4
+    for name, value in expected.items():
+        assert {r[name] for r in logger.records} == {value}
+        assert float(getattr(model.optimizer, name)) == value
+    quiet = LearningRateLogger(log_momentum=False, log_weight_decay=False)
+    fit(make(), [quiet], epochs=1)
+    assert set(quiet.records[0]) == {"iteration", "learning_rate"}
+
+
+class VariableMomentumSGD(keras.optimizers.Optimizer):
+    """SGD whose `momentum` factor is a variable (a rule the test can change between epochs)."""
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.momentum = self.add_variable(shape=(), initializer="ones", name="momentum_factor")
+
+    def update_step(self, gradient, variable, learning_rate):
+        self.assign_sub(variable, gradient * keras.ops.cast(learning_rate * self.momentum, variable.dtype))
+
+
+def test_a_momentum_held_in_a_variable_is_read_at_every_logged_step():
+    class Lower(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                self.model.optimizer.momentum.assign(0.5)
+
+    logger = LearningRateLogger(log_weight_decay=False)
+    fit(VariableMomentumSGD(0.1), [Lower(), logger], epochs=2)
+    assert [r["momentum"] for r in logger.records] == [1.0] * 4 + [0.5] * 4

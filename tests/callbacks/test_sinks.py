@@ -70,16 +70,51 @@ def test_existing_file_is_never_overwritten_unless_asked(tmp_path):
     "kwargs, match",
     [
         ({"path": "log.txt"}, r"path='log.txt' must end in .csv or .jsonl, got '.txt'"),
-        ({"path": "no/such/folder/log.csv"}, r"folder 'no/such/folder' does not exist"),
         ({"path": "log.csv", "if_exists": "keep"}, r"if_exists must be one of .*got 'keep'"),
-        ({"tensorboard_dir": "no/such/folder/tb"}, r"tensorboard_dir='no/such/folder/tb': folder 'no/such/folder' does not exist"),
+        ({"path": "notes.txt/log.csv"}, r"path='notes.txt/log.csv': 'notes.txt' is not a folder"),
+        ({"tensorboard_dir": "notes.txt/tb"}, r"tensorboard_dir='notes.txt/tb': 'notes.txt' is not a folder"),
     ],
 )
 def test_bad_paths_are_refused_at_construction(tmp_path, monkeypatch, kwargs, match):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("a file where a folder would go")
     with pytest.raises(ValueError, match=match):
         LearningRateLogger(**kwargs)
-    assert os.listdir(tmp_path) == []  # nothing was created
+    assert os.listdir(tmp_path) == ["notes.txt"]  # nothing was created
+
+
+def test_missing_parent_folders_are_created_when_training_starts(tmp_path, monkeypatch):
+    """As Keras's TensorBoard and CSVLogger do: 'tb3/raise' works without 'tb3'."""
+    pytest.importorskip("tensorboard")
+    monkeypatch.chdir(tmp_path)
+    logger = LearningRateLogger(path="logs/run1/rates.csv", tensorboard_dir="tb3/raise")
+    slots = SlotLogger(values_path="deep/er/slots.npz", statistics=("l2",))
+    assert os.listdir(tmp_path) == []  # construction writes nothing
+    fit([logger, slots], epochs=1)
+    assert [r["iteration"] for r in read(tmp_path / "logs/run1/rates.csv")] == [1, 2, 3, 4]
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tb3/raise"))
+    with np.load(tmp_path / "deep/er/slots.npz") as saved:
+        assert list(saved["iteration"]) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_rerunning_a_script_replaces_its_own_log_by_default_and_nothing_else(tmp_path, suffix):
+    path = tmp_path / f"log{suffix}"
+    fit([IterationLogger(path=path)], epochs=1)
+    fit([IterationLogger(path=path)], epochs=2)  # the same script again: no error, a fresh log
+    assert [r["iteration"] for r in read(path)] == list(range(1, 9))
+    other = tmp_path / f"data{suffix}"
+    other.write_text("id,label\n1,cat\n" if suffix == ".csv" else '{"id": 1}\n')
+    with pytest.raises(ValueError, match=r"exists; pass if_exists='overwrite' or 'append' to write to it \(it is not a log"):
+        IterationLogger(path=other)
+    with pytest.raises(ValueError, match=r"exists; pass if_exists='overwrite' or 'append' to write to it$"):
+        IterationLogger(path=path, if_exists="error")  # the strict mode is still there
+    values = tmp_path / "values.npz"
+    fit([SlotLogger(values_path=values, statistics=("l2",))], epochs=1)
+    SlotLogger(values_path=values)  # its own .npz is replaced too
+    np.savez(tmp_path / "mine.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match="not a log these loggers wrote"):
+        SlotLogger(values_path=tmp_path / "mine.npz")
 
 
 def test_unwritable_folder_is_refused(tmp_path, monkeypatch):
@@ -138,6 +173,23 @@ def test_tensorboard_scalars_and_histograms(tmp_path):
     assert histogram_steps == [2, 4, 6, 8]
     lr_events = EventAccumulator(str(lr_dir), size_guidance={"tensors": 0}).Reload()
     assert [e.step for e in lr_events.Tensors("learning_rate")] == list(range(1, 9))
+    rates_read = [float(np.asarray(tf_value(e))) for e in lr_events.Tensors("learning_rate")]
+    assert rates_read == pytest.approx([r["learning_rate"] for r in rates.records], rel=1e-7)
+
+
+def test_iteration_logger_writes_per_step_scalars_to_tensorboard(tmp_path):
+    """docs/callbacks.md promises per-step scalars: iteration, epoch and batch at each step."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    steps = IterationLogger(tensorboard_dir=tmp_path / "tb", every=2)
+    fit([steps], epochs=2)
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0}).Reload()
+    assert sorted(events.Tags()["tensors"]) == ["batch", "epoch", "iteration"]
+    for key in ("iteration", "epoch", "batch"):
+        logged = {e.step: float(np.asarray(tf_value(e))) for e in events.Tensors(key)}
+        assert logged == {r["iteration"]: float(r[key]) for r in steps.records}, key
+    assert [r["iteration"] for r in steps.records] == [2, 4, 6, 8]
 
 
 def tf_value(event):

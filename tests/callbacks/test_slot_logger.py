@@ -65,8 +65,8 @@ def test_every_statistic_matches_numpy_at_every_step(which, jit_compile):
         assert any(abs(v) > 0 for k, v in logger.records[-1].items() if k.endswith("/l2"))
 
 
-def test_every_n_logs_exact_iterations_and_epoch_logs_are_stable():
-    logger, probe = SlotLogger(every=3, statistics=("l2", "max")), StateProbe()
+def test_every_n_logs_exact_iterations_and_per_variable_epoch_logs_are_stable():
+    logger, probe = SlotLogger(every=3, statistics=("l2", "max"), epoch_logs="per_variable"), StateProbe()
     _, history = fit(keras.optimizers.Adam(0.01), [logger, probe], epochs=3)
     assert [r["iteration"] for r in logger.records] == [3, 6, 9, 12]
     assert_matches_probe(logger, probe)
@@ -81,13 +81,57 @@ def test_every_n_logs_exact_iterations_and_epoch_logs_are_stable():
 
 
 def test_keras_csv_logger_gets_the_slot_columns_from_the_first_epoch(tmp_path):
-    logger = SlotLogger(every=1000, statistics=("mean",))  # never logs a step: epoch keys still appear
+    # never logs a step: the epoch keys still appear
+    logger = SlotLogger(every=1000, statistics=("mean",), epoch_logs="per_variable")
     out = tmp_path / "epochs.csv"
     fit(keras.optimizers.SGD(0.05, momentum=0.9), [logger, keras.callbacks.CSVLogger(str(out))], epochs=2)
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 2 and logger.records == []
     assert "momentum/net/hidden/kernel/mean" in rows[0]
     assert all(np.isfinite(float(row["momentum/net/hidden/kernel/mean"])) for row in rows)
+
+
+def test_default_epoch_logs_are_one_global_norm_per_slot(tmp_path):
+    """SlotLogger() must not flood History, CSVLogger and the progress bar: one key per slot,
+    the slot's L2 norm over every variable, equal to NumPy's on the arrays at the epoch's end."""
+    logger, probe = SlotLogger(every=1000), StateProbe()
+    out = tmp_path / "epochs.csv"
+    _, history = fit(keras.optimizers.Adam(0.01), [logger, probe, keras.callbacks.CSVLogger(str(out))], epochs=2)
+    assert sorted(history.history) == ["loss", "momentum/l2", "velocity/l2"]
+    columns = {k for k in list(csv.DictReader(out.open()))[0] if not k.startswith("val_")}  # Keras adds val_*
+    assert columns == {"epoch", "loss", "momentum/l2", "velocity/l2"}
+    end_of_epoch = {s["iteration"]: s["slots"] for s in probe.steps}
+    for epoch, iteration in enumerate([4, 8]):
+        for slot in ("momentum", "velocity"):
+            arrays = [a for key, a in end_of_epoch[iteration].items() if key.startswith(f"{slot}/")]
+            expected = np.sqrt(sum(float(np.sum(np.asarray(a, dtype=np.float64) ** 2)) for a in arrays))
+            assert expected > 0
+            np.testing.assert_allclose(history.history[f"{slot}/l2"][epoch], expected, rtol=2e-6)
+    quiet = SlotLogger(epoch_logs=False)
+    _, history = fit(keras.optimizers.Adam(0.01), [quiet], epochs=1)
+    assert sorted(history.history) == ["loss"] and quiet.records
+
+
+def test_a_deep_model_keeps_the_epoch_logs_and_the_progress_line_short(capsys):
+    """The issue's case: a 12-layer MLP with Adam had 241 keys in History and a 12,447-character
+    progress line; the summary is two keys, and the records keep every statistic."""
+    layers = [keras.Input((4,))] + [keras.layers.Dense(8, activation="tanh") for _ in range(11)] + [keras.layers.Dense(1)]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(layers)
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    x, y = regression_data(64)
+    logger = SlotLogger()
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=2, callbacks=[logger])
+    assert sorted(history.history) == ["loss", "momentum/l2", "velocity/l2"]
+    longest = max(len(line) for line in capsys.readouterr().out.splitlines())
+    assert longest < 200, longest
+    assert len(logger.records[0]) == 2 + 2 * 24 * 5  # iteration, epoch + every statistic of every slot
+
+
+@pytest.mark.parametrize("value", ["everything", 3])
+def test_bad_epoch_logs_is_refused(value):
+    with pytest.raises(ValueError, match=r"epoch_logs must be one of \('summary', 'per_variable'\), True or False"):
+        SlotLogger(epoch_logs=value)
 
 
 @needs_steps_per_execution
@@ -171,3 +215,20 @@ def test_unknown_slot_or_unmatched_pattern_fails_before_the_first_step():
     with pytest.raises(ValueError, match=r"variables='conv' matches none of the model's variables"):
         fit(keras.optimizers.Adam(0.01), [SlotLogger(variables="conv"), probe], epochs=1)
     assert probe.steps == []  # refused in on_train_begin: no step ran
+
+
+def test_a_new_logger_on_the_same_model_reuses_the_compiled_capture():
+    """The one-off trace and compile is paid once per process and slot layout, not per logger;
+    another layout (other statistics) gets its own function. Values stay exact (the probe)."""
+    model, _ = fit(keras.optimizers.Adam(0.01), [SlotLogger(statistics=("l2", "std"))], epochs=1)
+    again, probe = SlotLogger(statistics=("l2", "std")), StateProbe()
+    model.fit(*regression_data(64), batch_size=16, epochs=1, verbose=0, callbacks=[again, probe], shuffle=False)
+    first = SlotLogger(statistics=("l2", "std"))
+    first.set_model(model)
+    first.on_train_begin()
+    assert first._capture_fn is again._capture_fn
+    other = SlotLogger(statistics=("mean",))
+    other.set_model(model)
+    other.on_train_begin()
+    assert other._capture_fn is not again._capture_fn
+    assert_matches_probe(again, probe)
