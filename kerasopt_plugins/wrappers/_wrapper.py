@@ -116,8 +116,6 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
                     "runs the inner optimizer's step as it is"
                 )
         inner = resolve_optimizer(owner, optimizer)
-        if isinstance(inner, OptimizerWrapper) and inner is self:
-            raise ValueError(f"{owner}: an optimizer cannot wrap itself")
         # The learning rate is the inner optimizer's: a callable, so no variable of our own.
         super().__init__(learning_rate=self._inner_learning_rate, name=name or owner)
         self.inner_optimizer = inner
@@ -256,10 +254,6 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         raise NotImplementedError(f"{type(self).__name__} applies its inner optimizer's step")
-
-    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
-        # Keras's: map `variables` (ours, then the inner's) and run `apply` in a StatelessScope
-        return super().stateless_apply(optimizer_variables, grads, trainable_variables)
 
     # -- config --------------------------------------------------------------------------
 
