@@ -1,7 +1,9 @@
 """kerasopt_plugins: a home for custom Keras 3 optimizers.
 
 Importing the package registers its optimizers with Keras, so ``optimizer="cmomentum_sgd"``
-works in `model.compile` and saved models load without `custom_objects`.
+works in `model.compile` and saved models load without `custom_objects`; it also loads the
+optimizers of installed plugins (entry point group ``kerasopt_plugins.optimizers``,
+docs/plugins.md).
 """
 
 from kerasopt_plugins import _startup
@@ -18,6 +20,8 @@ from kerasopt_plugins.optimizers import (  # noqa: E402
 )
 from kerasopt_plugins import schedules  # noqa: E402,F401  (registers the schedules)
 from kerasopt_plugins import wrappers  # noqa: E402,F401  (registers the wrappers)
+from kerasopt_plugins import _entry_points  # noqa: E402
+from kerasopt_plugins._entry_points import PluginWarning  # noqa: E402
 from kerasopt_plugins.registry import (  # noqa: E402
     AmbiguousOptimizerNameError,
     OptimizerInfo,
@@ -30,6 +34,7 @@ from kerasopt_plugins.registry import (  # noqa: E402
 )
 
 __version__ = "0.1.0"
+"""The version of this package."""
 
 __all__ = [
     "AmbiguousOptimizerNameError",
@@ -38,6 +43,7 @@ __all__ = [
     "MomentumSGD",
     "OptimizerInfo",
     "PluginOptimizer",
+    "PluginWarning",
     "UnknownOptimizerError",
     "VanillaSGD",
     "__version__",
@@ -48,3 +54,5 @@ __all__ = [
     "register_optimizer",
     "unregister_optimizer",
 ]
+
+_entry_points.load_plugins()  # the kerasopt_plugins.optimizers entry points of installed distributions (docs/plugins.md)

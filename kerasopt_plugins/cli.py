@@ -64,13 +64,50 @@ LIST_EXAMPLES = """examples:
   kerasopt list momentum          names containing 'momentum' (a plain word matches anywhere)
   kerasopt list '*_sgd'           an fnmatch pattern
   kerasopt list --import my_optimizers
+  kerasopt list --long adam       every field of each record: reference, ranges, capabilities, ...
+  kerasopt list --has amsgrad --has sparse_lazy     those with every capability named
+  kerasopt list --json > optimizers.json            the records as one JSON document
+
+An optimizer provided by an installed plugin (entry point group kerasopt_plugins.optimizers)
+shows its distribution: (from kerasopt-sample-plugin 0.1.0). Capabilities: elementwise,
+sparse_dense, sparse_lazy, amsgrad, weight_decay, has_momentum, has_betas, has_eps, constrained.
+"""
+
+NEW_EXAMPLES = """examples:
+  kerasopt new my-optimizer                      ./my-optimizer/, optimizer 'my_optimizer'
+  kerasopt new my-optimizer --optimizer qhm --dir plugins
+
+Writes NAME/setup.cfg (the kerasopt_plugins.optimizers entry point), NAME/pyproject.toml,
+NAME/README.md, NAME/MODULE/__init__.py, NAME/MODULE/optimizer.py (a working rule,
+heavy-ball momentum, on PluginOptimizer, to edit into yours) and NAME/tests/test_optimizer.py
+(the conformance kit). Then: pip install -e NAME && pytest NAME. See docs/plugins.md.
 """
 
 INSPECT_EXAMPLES = """examples:
   kerasopt inspect model.keras
   kerasopt inspect model.keras --json > state.json
   kerasopt inspect model.keras --import my_optimizers     a model trained with your own optimizer
+  kerasopt inspect old.h5         a Keras 2 file (.h5, or .keras of Keras 2.13-2.15), read as
+                                  kerasopt_plugins.legacy.load_model reads it; nothing is written
 """
+
+UPGRADE_EXAMPLES = """examples:
+  kerasopt upgrade old.h5 new.keras                  optimizer and its state restored (iterations, slots)
+  kerasopt upgrade old.h5 new.keras --force          replace new.keras if it exists
+  kerasopt upgrade old.h5 new.keras --optimizer fresh   the same optimizer configuration, fresh state
+  kerasopt upgrade old.h5 new.keras --optimizer skip    the model and its weights only, uncompiled
+  kerasopt upgrade old.h5 new.keras --import my_optimizers   a Keras 2 file trained with your own optimizer
+
+OLD is a model file Keras 2 wrote: an .h5 from model.save, or a .keras of Keras 2.13-2.15. NEW is
+written with Keras 3's model.save, loaded back with keras.saving.load_model and checked (weights,
+optimizer variables, step counter); a file that does not load back the same is removed. Loading
+NEW later needs the optimizer's module imported first (import kerasopt_plugins for its ports of
+tensorflow-addons' optimizers and wrappers), as for any Keras custom object.
+"""
+
+#: `kerasopt upgrade --optimizer`: the strings `kerasopt_plugins.legacy.load_model(optimizer=...)`
+#: accepts (kept here so that `--help` answers without importing Keras).
+UPGRADE_OPTIMIZER_CHOICES = ("restore", "fresh", "skip")
 
 IMPORT_HELP = (
     "import this module first (a module name, found in the current folder or installed, or a .py "
@@ -153,8 +190,9 @@ def _positive_float(text: str) -> float:
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kerasopt",
-        description="Compare, list and inspect Keras optimizers (kerasopt_plugins).",
+        description="Compare, list and inspect Keras optimizers; upgrade Keras 2 model files (kerasopt_plugins).",
         epilog="examples:\n  kerasopt compare\n  kerasopt list\n  kerasopt inspect model.keras\n"
+        "  kerasopt upgrade old.h5 new.keras\n"
         "Run 'kerasopt COMMAND --help' for each command's options. Also: python -m kerasopt_plugins.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -197,16 +235,52 @@ def _build_parser() -> argparse.ArgumentParser:
     listing.add_argument("pattern", nargs="?",
                          help="a word found anywhere in the name or an alias (case-insensitive), or an fnmatch "
                          "pattern with * ? [ ], e.g. '*_sgd'")
+    listing.add_argument("--long", "-l", action="store_true",
+                         help="every field of each registered optimizer's record")
+    listing.add_argument("--json", action="store_true",
+                         help="the registered optimizers' records as one JSON document (a list)")
+    listing.add_argument("--has", action="append", default=[], metavar="CAPABILITY",
+                         help="only registered optimizers with this capability (amsgrad, elementwise, "
+                         "sparse_lazy, ...; see below); repeatable")
 
     inspect = commands.add_parser(
         "inspect",
         parents=[common],
-        help="a saved model's optimizer: class, config, iterations, slot statistics",
+        help="a saved model's optimizer (a .keras file, or a Keras 2 file): class, config, iterations, slot statistics",
         epilog=INSPECT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    inspect.add_argument("model", metavar="MODEL.keras", help="a model saved with model.save('....keras')")
+    inspect.add_argument("model", metavar="MODEL.keras",
+                         help="a model saved with model.save('....keras'), or a Keras 2 model file "
+                         "(.h5, or .keras of Keras 2.13-2.15)")
     inspect.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+
+    upgrade = commands.add_parser(
+        "upgrade",
+        parents=[common],
+        help="a Keras 2 model file as a Keras 3 .keras file, with its optimizer and the optimizer's state",
+        epilog=UPGRADE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    upgrade.add_argument("source", metavar="OLD", help="the Keras 2 file: an .h5 from model.save, or a .keras of Keras 2.13-2.15")
+    upgrade.add_argument("target", metavar="NEW.keras", help="the Keras 3 file to write (must end in .keras)")
+    upgrade.add_argument("--optimizer", choices=UPGRADE_OPTIMIZER_CHOICES, default="restore",
+                         help="restore (default): the file's optimizer with its saved state; fresh: the same "
+                         "configuration, fresh state; skip: no optimizer (the model and weights, uncompiled)")
+    upgrade.add_argument("--force", action="store_true", help="replace NEW.keras if it exists")
+    upgrade.add_argument("--json", action="store_true", help="print the report as one JSON document")
+
+    new = commands.add_parser(
+        "new",
+        parents=[common],
+        help="create a plugin package for your optimizer: entry point, optimizer skeleton, conformance test",
+        epilog=NEW_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    new.add_argument("name", metavar="NAME", help="the package (distribution) and folder name, e.g. my-optimizer")
+    new.add_argument("--dir", default=".", help="the existing folder to create NAME/ in (default: the current one)")
+    new.add_argument("--optimizer", metavar="OPTIMIZER",
+                     help="the registered optimizer name (default: NAME with '_' for '-')")
     return parser
 
 
@@ -457,21 +531,64 @@ def _builtins() -> list[tuple[str, type, dict]]:
     return found
 
 
+def _distribution_text(info) -> str:
+    if info.distribution is None:
+        return ""
+    return f"; from {info.distribution} {info.distribution_version}"
+
+
+def _long_text(info) -> list[str]:
+    """Every field of a record, one per line, as ``kerasopt list --long`` prints it."""
+    record = info.as_dict()
+    hyper = ", ".join(
+        f"{k}={v!r}" + (f" in {record['hyperparameter_ranges'][k]}" if k in record["hyperparameter_ranges"] else "")
+        for k, v in info.hyperparameters.items()
+    )
+    lines = [
+        f"aliases: {', '.join(info.aliases) or '-'}",
+        f"reference: {info.reference or '-'}",
+        f"slots: {', '.join(info.slot_names) or '-'}",
+        f"hyperparameters: {hyper or '-'}",
+        f"example_config: {dict(info.example_config) or '{} (the defaults)'}",
+        f"capabilities: {', '.join(info.capabilities) or '-'}",
+        f"sparse: {info.sparse or 'not declared'}",
+        f"legacy_keys: {', '.join(info.legacy_keys) or '-'}",
+    ]
+    if info.distribution is not None:
+        lines.append(f"distribution: {info.distribution} {info.distribution_version} (entry point {info.entry_point})")
+    return lines
+
+
 def cmd_list(args) -> int:
     from kerasopt_plugins import list_optimizers, optimizer_info  # noqa: PLC0415
     from kerasopt_plugins.compare.specs import wrapper_class, wrapper_names  # noqa: PLC0415
+    from kerasopt_plugins.registry import CAPABILITIES  # noqa: PLC0415
 
-    shown = 0
-    for name in list_optimizers():
-        info = optimizer_info(name)
-        if not _matches(args.pattern, info.names):
-            continue
-        shown += 1
-        hyper = ", ".join(f"{k}={v!r}" for k, v in info.hyperparameters.items())
-        print(f"{info.name}  ({info.cls.__module__}.{info.cls.__qualname__})")
+    unknown = [c for c in args.has if c not in CAPABILITIES]
+    if unknown:
+        raise UsageError(f"--has {unknown[0]!r} is not a capability; the capabilities are {', '.join(CAPABILITIES)}")
+    records = [
+        info for info in map(optimizer_info, list_optimizers())
+        if _matches(args.pattern, info.names) and all(c in info.capabilities for c in args.has)
+    ]
+    if args.json:
+        print(json.dumps([info.as_dict() for info in records], indent=2))
+        return 0
+    shown = len(records)
+    for info in records:
+        print(f"{info.name}  ({info.cls.__module__}.{info.cls.__qualname__}{_distribution_text(info)})")
         print(f"    {info.description}")
+        if args.long:
+            print("\n".join(f"    {line}" for line in _long_text(info)))
+            continue
+        hyper = ", ".join(f"{k}={v!r}" for k, v in info.hyperparameters.items())
         print(f"    aliases: {', '.join(info.aliases) or '-'}    slots: {', '.join(info.slot_names) or '-'}")
         print(f"    hyperparameters: {hyper}")
+    if args.has:  # capabilities are the registered optimizers': no wrapper or built-in is listed
+        if not shown:
+            print(f"no registered optimizer has {' and '.join(args.has)}"
+                  + (f" and matches {args.pattern!r}" if args.pattern else ""))
+        return 0
     wrappers = [w for w in wrapper_names() if _matches(args.pattern, [w, wrapper_class(w).__name__])]
     if wrappers:
         print("\nwrappers (go in front of an optimizer in a compare SPEC: lookahead+radam):")
@@ -489,6 +606,23 @@ def cmd_list(args) -> int:
         shown += len(builtins)
     if not shown:
         print(f"no optimizer matches {args.pattern!r} (registered, wrapper or Keras built-in)")
+    return 0
+
+
+# -- new --------------------------------------------------------------------------------------------
+
+
+def cmd_new(args) -> int:
+    from kerasopt_plugins.scaffold import ScaffoldError, create_plugin  # noqa: PLC0415
+
+    try:
+        target = create_plugin(args.name, args.dir, optimizer=args.optimizer)
+    except ScaffoldError as err:
+        raise UsageError(str(err)) from None
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    print(f"created {target}/: {', '.join(files)}")
+    print("next: edit the rule in the optimizer.py, its NumPy copy in tests/test_optimizer.py, then")
+    print(f"  pip install -e {target} && pytest {target}")
     return 0
 
 
@@ -532,8 +666,9 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 SKIPPED_STATE = "Skipping variable loading for optimizer"
 
 
-def _check_model_file(path: Path) -> None:
-    """A precise message for what `inspect` cannot read: no file, a folder, a Keras 2 file."""
+def _check_model_file(path: Path) -> bool:
+    """A precise message for what `inspect` cannot read: no file, a folder, a weights file, neither
+    a zip archive nor HDF5. Returns whether the file is HDF5 (a Keras 2 `.h5`, if anything)."""
     import zipfile  # noqa: PLC0415
 
     shown = str(path)
@@ -551,12 +686,75 @@ def _check_model_file(path: Path) -> None:
     if head == HDF5_SIGNATURE:
         if path.name.endswith(".weights.h5"):
             raise UsageError(f"{shown!r} is a weights file (.weights.h5) without the optimizer's config; inspect the .keras file")
-        raise UsageError(
-            f"{shown!r} is a Keras 2 file (HDF5): use `kerasopt upgrade` / `kerasopt_plugins.legacy.load_model` "
-            "to read it, then save it as .keras"
-        )
+        return True
     if not zipfile.is_zipfile(path):
-        raise UsageError(f"{shown!r} is not a Keras model file (.keras zip archive)")
+        raise UsageError(f"{shown!r} is not a Keras model file (a .keras zip archive, or a Keras 2 .h5)")
+    return False
+
+
+def _is_keras2_file(path: Path, hdf5: bool) -> bool:
+    """Whether Keras 2 wrote the file (an .h5, or a .keras of Keras 2.13-2.15, which Keras 3's
+    loader cannot read); an HDF5 file that Keras 2 did not write is refused here."""
+    import zipfile  # noqa: PLC0415
+
+    from kerasopt_plugins import legacy  # noqa: PLC0415
+
+    reason = ""
+    try:
+        found = legacy.is_keras2_file(path)
+    except (OSError, zipfile.BadZipFile) as err:  # h5py or zipfile cannot open it
+        found, reason = False, f" ({_first_line(err)})"
+    if hdf5 and not found:
+        raise UsageError(
+            f"{str(path)!r} is an HDF5 file, but not a model file that Keras 2 wrote{reason}; inspect reads "
+            ".keras files and the .h5 files of Keras 2's model.save"
+        )
+    return found
+
+
+def _load_keras2(path: Path) -> tuple[Any, dict]:
+    """A Keras 2 file's model, loaded with `kerasopt_plugins.legacy.load_model` (which writes
+    nothing), and `legacy.describe_keras2_file`'s account of the file."""
+    import warnings  # noqa: PLC0415
+
+    from kerasopt_plugins import legacy  # noqa: PLC0415
+
+    try:
+        described = legacy.describe_keras2_file(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("always", UserWarning)
+            model = legacy.load_model(path)
+    except (legacy.Keras2LoadError, legacy.NotAKeras2FileError) as err:  # the user's file
+        raise UsageError(_legacy_error(err, "inspect")) from None
+    _print_warnings(caught, "while loading")
+    return model, described
+
+
+def _legacy_error(err: Exception, command: str) -> str:
+    """`kerasopt_plugins.legacy`'s message, with the command-line options its advice maps to."""
+    message = str(err)
+    options = ["--import MODULE (the module that registers it)"] if "register_optimizer" in message else []
+    if command == "upgrade":
+        options += [f"--optimizer {choice}" for choice in ("fresh", "skip") if f"optimizer={choice!r}" in message]
+    return f"{message} (kerasopt {command}: {' or '.join(options)})" if options else message
+
+
+def _print_warnings(caught, where: str = "") -> None:
+    for w in caught:
+        print(f"kerasopt: warning{' ' + where if where else ''}: {' '.join(str(w.message).split())}", file=sys.stderr)
+
+
+def _keras2_state_note(described: dict) -> str:
+    """Why a Keras 2 file holds no optimizer state."""
+    version = described["keras_version"]
+    if described["format"] == "keras":
+        return (
+            f"Keras {version} saved no variables of this optimizer in the .keras file (it saved none for "
+            "OptimizerV2 optimizers: Keras 2's legacy ones, tensorflow-addons', custom ones) and restarted "
+            "it with fresh state when it loaded the file; kerasopt_plugins.legacy.load_model does the same"
+        )
+    return f"the optimizer had made no variables yet when Keras {version} saved the model (it was not trained)"
 
 
 def _saved_mixed_policy(path: Path) -> str | None:
@@ -605,30 +803,47 @@ def _load(path: Path, policy: str | None = None):
 
 
 def cmd_inspect(args) -> int:
+    import shlex  # noqa: PLC0415
+
     path = Path(args.model)
-    _check_model_file(path)
+    hdf5 = _check_model_file(path)
     from kerasopt_plugins.callbacks import levels, slot_groups, unwrap  # noqa: PLC0415
     import keras  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
-    try:
-        model, skipped = _load(path)
-        policy = None
-        if skipped is not None:
-            # Keras records compile(optimizer="...") without the LossScaleOptimizer it added
-            # under a mixed policy, and re-adds it only under that policy: retry under it.
-            policy = _saved_mixed_policy(path)
-            if policy is not None:
-                model, skipped = _load(path, policy)
-    except Exception as err:  # noqa: BLE001 - any failure to load is the user's file
-        raise UsageError(f"cannot load {str(path)!r} as a Keras model: {_first_line(err)}") from None
+    policy = None
+    if _is_keras2_file(path, hdf5):
+        model, described = _load_keras2(path)
+        loaded = bool((described.get("state") or {}).get("in_file", True))
+        state_note = None if loaded else _keras2_state_note(described)
+        state_headline = "NONE IN THE FILE"
+        source = {
+            "format": f"keras2-{described['format']}",
+            "keras_version": described["keras_version"],
+            "optimizer_in_file": (described.get("optimizer") or {}).get("class_name"),
+            "upgrade_with": f"kerasopt upgrade {shlex.quote(str(path))} NEW.keras",
+        }
+    else:
+        try:
+            model, skipped = _load(path)
+            if skipped is not None:
+                # Keras records compile(optimizer="...") without the LossScaleOptimizer it added
+                # under a mixed policy, and re-adds it only under that policy: retry under it.
+                policy = _saved_mixed_policy(path)
+                if policy is not None:
+                    model, skipped = _load(path, policy)
+        except Exception as err:  # noqa: BLE001 - any failure to load is the user's file
+            raise UsageError(f"cannot load {str(path)!r} as a Keras model: {_first_line(err)}") from None
+        loaded = skipped is None
+        state_note = None if loaded else f"Keras did not load the optimizer's saved state: {skipped}"
+        state_headline = "NOT LOADED"
+        source = {"format": "keras3"}
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         raise UsageError(f"{str(path)!r} was saved without an optimizer (compile the model before saving)")
     inner = unwrap(optimizer)
     chain = levels(optimizer)
     groups = slot_groups(optimizer, model.trainable_variables)
-    loaded = skipped is None
     stats = []
     for group in groups if loaded else ():
         for var, slot_var in zip(model.trainable_variables, group.variables):
@@ -641,11 +856,12 @@ def cmd_inspect(args) -> int:
                 "max": float(a.max()), "l2": float(np.sqrt(np.sum(a * a))),
             })
     report = {
+        **source,
         "optimizer": f"{type(optimizer).__module__}.{type(optimizer).__qualname__}",
         "inner_optimizer": None if inner is optimizer else f"{type(inner).__module__}.{type(inner).__qualname__}",
         "config": optimizer.get_config(),
         "state_loaded": loaded,
-        "state_note": None if loaded else f"Keras did not load the optimizer's saved state: {skipped}",
+        "state_note": state_note,
         "loaded_under_policy": policy if loaded else None,
         "iterations": int(keras.ops.convert_to_numpy(optimizer.iterations)) if loaded else None,
         # outermost first; each level's config without the optimizer it wraps (the next level)
@@ -663,6 +879,12 @@ def cmd_inspect(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
+    if report["format"].startswith("keras2"):
+        extension = ".h5" if report["format"] == "keras2-h5" else ".keras"
+        print(f"Keras 2 file ({extension}, Keras {report['keras_version']}): read with "
+              "kerasopt_plugins.legacy.load_model; nothing is written")
+        print(f"to write it as a Keras 3 file: {report['upgrade_with']}")
+        print(f"optimizer in the file: {report['optimizer_in_file']}")
     print(f"optimizer: {report['optimizer']}")
     if report["inner_optimizer"]:
         print(f"wrapping:  {report['inner_optimizer']}")
@@ -675,7 +897,7 @@ def cmd_inspect(args) -> int:
         print(f"loaded under the dtype policy it was trained with ({policy}): Keras restores a mixed-precision "
               "model's optimizer state only under it")
     if not loaded:
-        print(f"optimizer state: NOT LOADED. {report['state_note']}")
+        print(f"optimizer state: {state_headline}. {report['state_note']}")
         print("(iterations and slots are not shown: they would be a fresh optimizer's zeros)")
     else:
         print(f"iterations: {report['iterations']}")
@@ -696,6 +918,113 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+# -- upgrade ----------------------------------------------------------------------------------------
+
+
+def _check_upgrade_paths(source: Path, target: Path, force: bool) -> None:
+    """What `upgrade` refuses before reading anything: no OLD; a NEW that does not end in .keras,
+    exists (without --force), is OLD, is a folder, or is in a folder that does not exist."""
+    if not source.exists():
+        raise UsageError(f"no such file: {str(source)!r}")
+    if not target.name.endswith(".keras"):
+        raise UsageError(f"NEW.keras must end in .keras (Keras 3's format), got {str(target)!r}")
+    if target.exists():
+        if target.is_dir():
+            raise UsageError(f"{str(target)!r} is a folder; NEW.keras is the file to write")
+        if source.is_file() and os.path.samefile(source, target):
+            raise UsageError(f"{str(target)!r} is OLD itself; write the Keras 3 file elsewhere")
+        if not force:
+            raise UsageError(f"{str(target)!r} exists; pass --force to replace it")
+    if not target.absolute().parent.is_dir():
+        raise UsageError(f"cannot write {str(target)!r}: no such folder {str(target.parent)!r}")
+
+
+def _loss_metric_names(value: Any) -> list[str]:
+    """The names of the losses or metrics in a saved compile config, in order: a string as it is,
+    a serialized object by its config's name (`mae`, `huber_loss`)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict) and "class_name" in value:
+        config = value.get("config")
+        name = config.get("name") if isinstance(config, dict) else config
+        return [name if isinstance(name, str) else str(value["class_name"])]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+    return [name for item in items for name in _loss_metric_names(item)]
+
+
+def _keras3_compile_names(path: Path) -> list[str]:
+    """The loss and metric names in a Keras 3 `.keras` file's compile config (config.json)."""
+    import zipfile  # noqa: PLC0415
+
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    compiled = config.get("compile_config") or {}
+    return [n for key in ("loss", "metrics") for n in _loss_metric_names(compiled.get(key))]
+
+
+def _renamed(old: list[str], new: list[str]) -> dict[str, str]:
+    """Keras 2 name -> Keras 3 name, for the losses and metrics whose name changed."""
+    if len(old) != len(new):
+        return {" ".join(old) or "-": " ".join(new) or "-"} if old != new else {}
+    return {a: b for a, b in zip(old, new) if a != b}
+
+
+def _import_hint(optimizer: str | None) -> str:
+    """Which modules `keras.saving.load_model` of the written file needs imported first."""
+    modules = sorted({c.rsplit(".", 1)[0].split(".")[0] for c in (optimizer or "").split(" > ") if "." in c} - {"keras"})
+    return f" after `import {', '.join(modules)}`" if modules else ""
+
+
+def cmd_upgrade(args) -> int:
+    import warnings  # noqa: PLC0415
+
+    source, target = Path(args.source), Path(args.target)
+    _check_upgrade_paths(source, target, args.force)
+    import keras  # noqa: PLC0415
+
+    from kerasopt_plugins import legacy  # noqa: PLC0415
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("always", UserWarning)
+            report = legacy.upgrade(source, target, optimizer=args.optimizer, overwrite=args.force)
+    except (legacy.Keras2LoadError, legacy.NotAKeras2FileError) as err:  # the user's file; nothing written
+        raise UsageError(_legacy_error(err, "upgrade")) from None
+    described = legacy.describe_keras2_file(source)
+    saved = [n for key in ("loss", "metrics") for n in _loss_metric_names(described.get(key))]
+    written = _keras3_compile_names(target)
+    report["renamed"] = _renamed(saved, written) if written else {}
+    _print_warnings(caught)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    kind = ".h5" if report["format"] == "h5" else ".keras"
+    print(f"upgraded {report['source']} (Keras {report['keras_version']}, {kind}) -> {report['target']} (Keras {keras.__version__})")
+    state = report["state"]
+    if report["optimizer_in_file"] is None:
+        print("optimizer: none (the model was saved uncompiled)")
+    elif state == "skipped":
+        print(f"optimizer: {report['optimizer_in_file']} not loaded (--optimizer skip): the model and its weights, uncompiled")
+    else:
+        print(f"optimizer: {report['optimizer_in_file']} -> {report['optimizer']}")
+        print(f"state: {state}" + ("" if report["iterations"] is None else f"; iterations {report['iterations']}"))
+    if report["slots"]:
+        print("slots (Keras 2 -> Keras 3): " + ", ".join(f"{k} -> {v}" for k, v in report["slots"].items()))
+    for slot, why in report["not_restored"].items():
+        print(f"not restored: {slot}: {why}")
+    for fix in report["model_config_fixes"]:
+        print(f"model config fixed: {fix}")
+    if report["renamed"]:
+        print("renamed for Keras 3: " + ", ".join(f"{a} -> {b}" for a, b in report["renamed"].items()))
+    elif written:
+        print(f"loss and metrics: {', '.join(written)} (the same names as in the Keras 2 file)")
+    print(f"load it with keras.saving.load_model({report['target']!r}){_import_hint(report['optimizer'])}")
+    return 0
+
+
 # -- main -------------------------------------------------------------------------------------------
 
 
@@ -708,7 +1037,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import_user_module(source, item)
         if args.command == "compare":
             return cmd_compare(args, command)
-        return {"list": cmd_list, "inspect": cmd_inspect}[args.command](args)
+        return {"list": cmd_list, "inspect": cmd_inspect, "upgrade": cmd_upgrade, "new": cmd_new}[args.command](args)
     except UsageError as err:
         print(f"kerasopt: error: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_USAGE

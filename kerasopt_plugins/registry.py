@@ -19,11 +19,13 @@ classes share resolves to neither but raises `AmbiguousOptimizerNameError` namin
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import difflib
 import fnmatch
 import inspect
 import logging
+import math
 import re
 import types
 from typing import Any, Callable, Iterable, Mapping
@@ -44,6 +46,15 @@ __all__ = [
 KERAS_PACKAGE = "kerasopt_plugins"
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
+#: How an optimizer treats a tf.IndexedSlices gradient of some rows (`OptimizerInfo.sparse`).
+SPARSE_BEHAVIOURS = ("dense", "lazy")
+
+#: The capabilities `OptimizerInfo.capabilities` lists (and `kerasopt list --has` filters on).
+CAPABILITIES = (
+    "elementwise", "sparse_dense", "sparse_lazy", "amsgrad", "weight_decay",
+    "has_momentum", "has_betas", "has_eps", "constrained",
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,18 +70,39 @@ class AmbiguousOptimizerNameError(ValueError):
 class OptimizerInfo:
     """What the registry knows about one optimizer.
 
+    Declared at registration (`register_optimizer`) or read from the class:
+
     Attributes:
         name: the registered short name (snake_case).
         cls: the optimizer class.
         aliases: other names that resolve to the same class.
         description: the first line of the class docstring.
-        slot_names: names of the per-variable state the optimizer keeps (``("m",)``).
+        slot_names: names of the per-variable state the optimizer keeps (``("m",)``), the
+            class's ``slot_names``.
         hyperparameters: constructor arguments and their defaults, in signature order.
         example_config: constructor arguments for a small example that exercises the
             optimizer's state (``{"learning_rate": 0.1, "momentum": 0.9}``), as given to
             `register_optimizer`; empty means the defaults. ``cls(**example_config)`` is how
             the tests parametrized over the registry make each optimizer, so a newly
             registered one is tested with its state moving without anyone editing a list.
+        legacy_keys: keys other libraries serialized the optimizer under (``"Addons>Yogi"``).
+        constrained: the rule keeps the weights in a bounded set (settles near, not at, an
+            interior minimum).
+        reference: the paper or source of the rule (title and URL): as declared, else the
+            ``References:`` section of the class docstring in one line; "" if neither.
+        sparse: how a tf.IndexedSlices gradient of some rows updates, as declared: ``"dense"``
+            (as the same gradient made dense: every row moves), ``"lazy"`` (rows the gradient
+            does not touch keep their weights and slots), or None (not declared). The
+            conformance kit checks the declaration (its ``sparse`` promise).
+        distribution: the installed distribution whose ``kerasopt_plugins.optimizers`` entry
+            point provided the optimizer (``"kerasopt-sample-plugin"``); None for optimizers
+            registered by code that was imported otherwise (this package's own, a user module).
+        distribution_version: that distribution's version; None with `distribution`.
+        entry_point: the entry point, as ``"name = module:attr"``; None with `distribution`.
+
+    Derived on first use (properties): `hyperparameter_ranges` and `elementwise` (from one
+    construction with the defaults), the flags `amsgrad`, `weight_decay`, `has_momentum`,
+    `has_betas`, `has_eps` (from the hyperparameters), `capabilities`, and `as_dict()`.
     """
 
     name: str
@@ -84,10 +116,198 @@ class OptimizerInfo:
     )
     legacy_keys: tuple[str, ...] = ()
     constrained: bool = False
+    reference: str = ""
+    sparse: str | None = None
+    distribution: str | None = None
+    distribution_version: str | None = None
+    entry_point: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    @property
+    def amsgrad(self) -> bool:
+        """The constructor takes ``amsgrad`` (the maximum of the second moments)."""
+        return "amsgrad" in self.hyperparameters
+
+    @property
+    def weight_decay(self) -> bool:
+        """The constructor takes its own ``weight_decay`` (beyond Keras's base option)."""
+        return "weight_decay" in self.hyperparameters
+
+    @property
+    def has_momentum(self) -> bool:
+        """The constructor takes ``momentum`` (timm's `has_momentum`)."""
+        return "momentum" in self.hyperparameters
+
+    @property
+    def has_betas(self) -> bool:
+        """The constructor takes ``beta_1``/``beta_2`` (or tfa's ``beta1``/``beta2``; timm's `has_betas`)."""
+        return any(k in self.hyperparameters for k in ("beta_1", "beta_2", "beta1", "beta2"))
+
+    @property
+    def has_eps(self) -> bool:
+        """The constructor takes ``epsilon`` (timm's `has_eps`)."""
+        return "epsilon" in self.hyperparameters
+
+    @property
+    def elementwise(self) -> bool:
+        """The rule is elementwise with the default arguments: the ``elementwise`` attribute of
+        an instance made with them (`PluginOptimizer.elementwise`), False for other classes."""
+        return _probe(self.cls).elementwise
+
+    @property
+    def hyperparameter_ranges(self) -> Mapping[str, str]:
+        """Valid range of each numeric hyperparameter, as the constructor checks it (``"[0, 1)"``).
+
+        Read from the `check_number` calls the constructor makes with the defaults (the checks
+        of optimizers/_checks.py; `check_learning_rate` and `check_epsilon` call it), each
+        bound then confirmed by constructing at it: no second copy of the bounds to drift.
+        Only arguments whose default is a number; one the constructor checks otherwise is
+        absent.
+        """
+        return _probe(self.cls).ranges
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """The `CAPABILITIES` this optimizer has, in that order."""
+        flags = {
+            "elementwise": self.elementwise,
+            "sparse_dense": self.sparse == "dense",
+            "sparse_lazy": self.sparse == "lazy",
+            "amsgrad": self.amsgrad,
+            "weight_decay": self.weight_decay,
+            "has_momentum": self.has_momentum,
+            "has_betas": self.has_betas,
+            "has_eps": self.has_eps,
+            "constrained": self.constrained,
+        }
+        return tuple(c for c in CAPABILITIES if flags[c])
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field and derived property as JSON-safe values (what ``kerasopt list --json`` prints).
+
+        The class becomes its qualified name; a default that is not a JSON value (a schedule, a
+        callable) its ``repr``; a missing default (a required argument) None under
+        ``required``.
+        """
+        return {
+            "name": self.name,
+            "class": _describe(self.cls),
+            "aliases": list(self.aliases),
+            "description": self.description,
+            "reference": self.reference,
+            "slot_names": list(self.slot_names),
+            "hyperparameters": {k: _json_value(v) for k, v in self.hyperparameters.items()},
+            "required": [k for k, v in self.hyperparameters.items() if v is inspect.Parameter.empty],
+            "hyperparameter_ranges": dict(self.hyperparameter_ranges),
+            "example_config": {k: _json_value(v) for k, v in self.example_config.items()},
+            "sparse": self.sparse,
+            "elementwise": self.elementwise,
+            "amsgrad": self.amsgrad,
+            "weight_decay": self.weight_decay,
+            "has_momentum": self.has_momentum,
+            "has_betas": self.has_betas,
+            "has_eps": self.has_eps,
+            "constrained": self.constrained,
+            "capabilities": list(self.capabilities),
+            "legacy_keys": list(self.legacy_keys),
+            "distribution": self.distribution,
+            "distribution_version": self.distribution_version,
+            "entry_point": self.entry_point,
+        }
+
+
+def _json_value(value: Any) -> Any:
+    if value is inspect.Parameter.empty:
+        return None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return repr(value)
+
+
+# -- what one construction with the defaults tells -------------------------------------------
+
+_RANGE_LOG: contextvars.ContextVar[list | None] = contextvars.ContextVar("kerasopt_range_log", default=None)
+
+
+def note_range(name: str, low: float | None, high: float | None, low_open: bool, high_open: bool) -> None:
+    """Called by `check_number` (optimizers/_checks.py): while `_probe` constructs an optimizer,
+    each checked argument's bounds are noted; otherwise this does nothing."""
+    log = _RANGE_LOG.get()
+    if log is not None:
+        log.append((name, (low, high, low_open, high_open)))
+
+
+def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    left = "(" if low_open or low is None else "["
+    right = ")" if high_open or high is None else "]"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    return f"{left}{lo}, {hi}{right}"
+
+
+def _accepts(cls: type, **arguments: Any) -> bool:
+    try:
+        cls(**arguments)
+    except Exception:  # noqa: BLE001 - refused, whatever the constructor raises
+        return False
+    return True
+
+
+@dataclasses.dataclass(frozen=True)
+class _Probe:
+    ranges: Mapping[str, str]
+    elementwise: bool
+
+
+_PROBES: dict[type, _Probe] = {}
+
+
+def _probe(cls: type) -> _Probe:
+    """Construct `cls` with its defaults (lazily, once), noting the ranges `check_number` checks.
+
+    Each noted range is then confirmed by the constructor itself: the default must be a number
+    that the argument, passed explicitly, accepts (COCOB's ``learning_rate=None`` is not the
+    user's to set), and a closed finite bound that a further check refuses (ProximalAdagrad's
+    ``initial_accumulator_value=0``) is reported open.
+    """
+    if cls not in _PROBES:
+        log: list = []
+        token = _RANGE_LOG.set(log)
+        try:
+            instance = cls()
+        except Exception:  # noqa: BLE001 - a class that needs arguments: nothing to read
+            instance = None
+        finally:
+            _RANGE_LOG.reset(token)
+        own = hyperparameter_defaults(cls)
+        bounds: dict[str, tuple] = {}
+        for name, noted in log:
+            if name in own and instance is not None:
+                bounds.setdefault(name, noted)
+        ranges = {}
+        for name in own:
+            default = own[name]
+            numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+            if name not in bounds or not numeric or not _accepts(cls, **{name: default}):
+                continue
+            low, high, low_open, high_open = bounds[name]
+            if low is not None and not low_open and not _accepts(cls, **{name: low}):
+                low_open = True
+            if high is not None and not high_open and not _accepts(cls, **{name: high}):
+                high_open = True
+            ranges[name] = _range_text(low, high, low_open, high_open)
+        elementwise = getattr(instance if instance is not None else cls, "elementwise", False)
+        _PROBES[cls] = _Probe(ranges=types.MappingProxyType(ranges), elementwise=elementwise is True)
+    return _PROBES[cls]
 
 
 _RECORDS: dict[str, OptimizerInfo] = {}  # canonical name -> record
@@ -163,6 +383,20 @@ def _check_name(kind: str, value: Any) -> str:
     return value
 
 
+def _docstring_reference(doc: str) -> str:
+    """The ``References:`` section of a docstring, joined into one line ("" if it has none)."""
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "References:":
+            section = []
+            for follow in lines[i + 1:]:
+                if not follow.strip() or not follow.startswith((" ", "\t")):
+                    break
+                section.append(follow.strip())
+            return " ".join(section)
+    return ""
+
+
 def _snake_case(name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
@@ -176,6 +410,8 @@ def register_optimizer(
     example_config: Mapping[str, Any] | None = None,
     legacy_keys: Iterable[str] = (),
     constrained: bool = False,
+    reference: str = "",
+    sparse: str | None = None,
 ) -> Callable[[type], type]:
     """Class decorator: register a Keras optimizer under a short name.
 
@@ -196,6 +432,12 @@ def register_optimizer(
             (case-insensitive). Saving writes this package's own key.
         constrained: the optimizer keeps the weights in a bounded set by design (see
             `OptimizerInfo.constrained`). Default False.
+        reference: the paper or source of the rule, a title and URL in one line
+            (``"Ma & Yarats (2019), https://arxiv.org/abs/1810.06801"``). Default: the
+            ``References:`` section of the class docstring, joined into one line.
+        sparse: how a tf.IndexedSlices gradient of some rows updates: ``"dense"`` (the
+            result of the same gradient made dense) or ``"lazy"`` (rows it does not touch
+            keep their weights and slots); None: not declared. The conformance kit checks it.
 
     Raises:
         TypeError: the decorated object is not a `keras.optimizers.Optimizer` subclass, or
@@ -217,6 +459,12 @@ def register_optimizer(
         raise TypeError(f"register_optimizer: override must be a bool, got {override!r}")
     if not isinstance(constrained, bool):
         raise TypeError(f"register_optimizer: constrained must be a bool, got {constrained!r}")
+    if not isinstance(reference, str) or "\n" in reference:
+        raise TypeError(f"register_optimizer: reference must be a one-line str, got {reference!r}")
+    if sparse is not None and sparse not in SPARSE_BEHAVIOURS:
+        raise ValueError(
+            f"register_optimizer: sparse must be one of {SPARSE_BEHAVIOURS} or None, got {sparse!r}"
+        )
     if example_config is None:
         example_config = {}
     if not isinstance(example_config, Mapping) or not all(isinstance(k, str) for k in example_config):
@@ -247,7 +495,10 @@ def register_optimizer(
         _check_example_config(cls, canonical, example_config)
         _check_free(cls, names, override)
         _check_free(cls, legacy_keys, override, builtin_ok=True)
-        _register(cls, canonical, aliases, example_config, legacy_keys, constrained)
+        _register(
+            cls, canonical, aliases, example_config, legacy_keys, constrained,
+            reference=reference.strip(), sparse=sparse,
+        )
         return cls
 
     return decorator
@@ -321,6 +572,8 @@ def _register(
     example_config: Mapping[str, Any],
     legacy_keys: tuple[str, ...],
     constrained: bool = False,
+    reference: str = "",
+    sparse: str | None = None,
 ) -> None:
     taken = (canonical, *aliases, *(k.lower() for k in legacy_keys))
     displaced = {_LOOKUP[n] for n in taken if n in _LOOKUP}
@@ -352,8 +605,35 @@ def _register(
         example_config=types.MappingProxyType(dict(example_config)),
         legacy_keys=legacy_keys,
         constrained=constrained,
+        reference=reference or _docstring_reference(doc),
+        sparse=sparse,
+        **_provenance(cls),
     )
     _sync_class_names()
+
+
+# -- where a plugin's optimizers come from ---------------------------------------------------------
+
+_PLUGIN_MODULES: dict[str, dict[str, str]] = {}  # module of an entry point -> provenance fields
+
+
+def note_plugin_module(module: str, distribution: str, version: str, entry_point: str) -> None:
+    """Record that `module` (and its submodules) is provided by an entry point of `distribution`:
+    every optimizer class defined there, registered before or after, carries it in its record.
+    Called by the entry-point loader (`kerasopt_plugins._entry_points`)."""
+    fields = {"distribution": distribution, "distribution_version": version, "entry_point": entry_point}
+    _PLUGIN_MODULES.setdefault(module, fields)
+    for canonical, record in list(_RECORDS.items()):
+        if record.distribution is None and _provenance(record.cls):
+            _RECORDS[canonical] = dataclasses.replace(record, **_provenance(record.cls))
+
+
+def _provenance(cls: type) -> dict[str, str]:
+    module = cls.__module__
+    for prefix, fields in _PLUGIN_MODULES.items():
+        if module == prefix or module.startswith(prefix + "."):
+            return dict(fields)
+    return {}
 
 
 def unregister_optimizer(name: str) -> OptimizerInfo:

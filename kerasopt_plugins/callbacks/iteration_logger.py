@@ -21,8 +21,13 @@ class IterationLogger(_base.StepLogger):
     `tensorboard_dir`, each logged step writes the scalars "iteration", "epoch" and "batch" at
     step = the iteration (TensorBoard's relative and wall-time axes then show steps per second).
 
-    Args: `every`, `path`, `if_exists`, `tensorboard_dir`, `max_records`, `epoch_logs`,
-    as for `SlotLogger`.
+    Args:
+        every: log every this many training steps (default 1).
+        path: stream records to this `.csv` or `.jsonl` file.
+        if_exists: when `path` exists, as for `SlotLogger` (default "replace_log").
+        tensorboard_dir: write the scalars here.
+        max_records: keep at most this many records in memory (oldest dropped; None: all).
+        epoch_logs: merge the count at epoch end into the epoch logs (default True).
     """
 
     _tensorboard_skip = ()  # its only fields: all of them are the per-step scalars

@@ -35,7 +35,12 @@ class LearningRateLogger(_base.StepLogger):
     every logged step.
 
     Args:
-        every, path, if_exists, tensorboard_dir, max_records, epoch_logs: as for `SlotLogger`.
+        every: log every this many training steps (default 1).
+        path: stream records to this `.csv` or `.jsonl` file.
+        if_exists: when `path` exists, as for `SlotLogger` (default "replace_log").
+        tensorboard_dir: write each value as a per-step TensorBoard scalar here.
+        max_records: keep at most this many records in memory (oldest dropped; None: all).
+        epoch_logs: merge the epoch's last rate into the epoch logs (default True).
         log_momentum: add "momentum" / "beta_1" where the optimizer has them (default True).
         log_weight_decay: add "weight_decay" where the optimizer has one (default True).
     """

@@ -20,8 +20,6 @@ def _l2(x):
     return ops.sqrt(ops.sum(ops.square(x)))
 
 
-#: The statistics a SlotLogger can log; each is computed over one slot variable's elements
-#: (`SlotLogger` computes them for all variables of one shape at once: `_grouped_statistics`).
 STATISTICS = {
     "mean": ops.mean,
     "std": ops.std,
@@ -29,6 +27,8 @@ STATISTICS = {
     "max": ops.max,
     "l2": _l2,
 }
+"""The statistics a `SlotLogger` can log (name -> function); each is computed over one slot
+variable's elements (`SlotLogger` computes them for all variables of one shape at once)."""
 
 #: What `epoch_logs` takes: "summary" (or True): one key per slot, "<slot>/l2", the L2 norm of
 #: the slot over every tracked variable together; "per_variable": the records' keys; False.

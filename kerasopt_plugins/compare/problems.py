@@ -140,6 +140,8 @@ PROBLEMS = {
         ),
     )
 }
+"""The built-in problems by name: "seed", "quadratic", "rosenbrock" (`AnalyticProblem`) and
+"digits" (`ModelProblem`); `get_problem(name)` looks one up."""
 
 
 def get_problem(name: str) -> AnalyticProblem | ModelProblem:

@@ -890,7 +890,9 @@ def upgrade(source, target, *, custom_objects=None, optimizer="restore", safe_mo
     Args:
         source: the Keras 2 file (`.h5`, or a Keras 2.13-2.15 `.keras`).
         target: the Keras 3 file to write; must end in ``.keras``.
-        custom_objects, optimizer, safe_mode: as in `load_model`.
+        custom_objects: as in `load_model`.
+        optimizer: as in `load_model`.
+        safe_mode: as in `load_model`.
         overwrite: replace an existing `target`. Default False.
 
     Returns:
@@ -902,7 +904,7 @@ def upgrade(source, target, *, custom_objects=None, optimizer="restore", safe_mo
     Raises:
         FileExistsError: `target` exists and `overwrite` is False.
         ValueError: `target` does not end in ``.keras``, or is `source`.
-        and whatever `load_model` raises.
+        Exception: whatever `load_model` raises.
     """
     source_path = _check_path(source, "source")
     if not isinstance(target, (str, os.PathLike)):

@@ -23,7 +23,7 @@ from typing import Any, Union
 
 from keras.optimizers.schedules import LearningRateSchedule
 
-from kerasopt_plugins.registry import hyperparameter_defaults, own_constructors
+from kerasopt_plugins.registry import hyperparameter_defaults, note_range, own_constructors
 
 __all__ = ["check_epsilon", "check_learning_rate", "check_number", "with_type_checks"]
 
@@ -45,6 +45,7 @@ def check_number(
         TypeError: `value` is not a real number (a bool is refused too).
         ValueError: it is NaN, infinite or out of bounds; the message names `name` and `value`.
     """
+    note_range(name, low, high, low_open, high_open)  # OptimizerInfo.hyperparameter_ranges
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
     number = float(value)

@@ -26,11 +26,11 @@ from kerasopt_plugins.optimizers import _keras_compat
 class FastPaths:
     """The kernels `PluginOptimizer` inherits; see the module docstring."""
 
-    #: Use the fast paths: packed execution of elementwise rules, in-place assignment and the
-    #: fused-multiply-add kernels on torch, TensorFlow's fused kernels in `ema_momentum_step` /
-    #: `sgd_step`. Set False on a class or an instance to run the plain keras.ops path; tests
-    #: check both give the same bits, or on torch's fused multiply-adds the stated ulp bound.
     fast_paths: bool = True
+    """Use the fast paths: packed execution of elementwise rules, in-place assignment and the
+    fused-multiply-add kernels on torch, TensorFlow's fused kernels in `ema_momentum_step` /
+    `sgd_step`. Set False on a class or an instance to run the plain keras.ops path; tests
+    check both give the same bits, or on torch's fused multiply-adds the stated ulp bound."""
 
     def ema_momentum_step(self, variable, average, gradient, beta, learning_rate) -> None:
         """``m <- beta*m + (1 - beta)*g; w <- w - learning_rate*m`` for slot `average` = m.

@@ -54,8 +54,10 @@ class AdaBelief(PluginOptimizer):
         total_steps: > 0 turns the warmup and decay of the learning rate on. Default 0.
         warmup_proportion: the warmup's share of `total_steps`, in [0, 1]. Default 0.1.
         min_lr: the rate reached at `total_steps`, >= 0. Default 0.0.
-        decay: legacy time decay of the learning rate, ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options (`clipnorm`, `name`, ...).
+
+    Keyword Args:
+        decay: legacy time decay of the learning rate, ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Zhuang et al. (2020), "AdaBelief Optimizer: Adapting Stepsizes by the Belief in

@@ -19,6 +19,7 @@ from kerasopt_plugins.registry import register_optimizer
     aliases=("tfa_adamw",),
     example_config={"weight_decay": 1e-6, "learning_rate": 0.05, "amsgrad": True},
     legacy_keys=("Addons>AdamW",),
+    sparse="dense",
 )
 class AdamW(PluginOptimizer):
     """Adam with decoupled weight decay, as tensorflow-addons 0.23's `AdamW` computed it.
@@ -50,8 +51,10 @@ class AdamW(PluginOptimizer):
         amsgrad: keep the running maximum `vhat` of `v`. Default False.
         exclude_from_weight_decay: regular expressions; a variable whose path
             (``"dense/bias"``) one of them matches is not decayed. Default None.
-        decay: legacy time decay of the learning rate, ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options (`clipnorm`, `name`, ...).
+
+    Keyword Args:
+        decay: legacy time decay of the learning rate, ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization".

@@ -33,8 +33,8 @@ __all__ = [
     "serialize_schedule",
 ]
 
-#: The type a `learning_rate` argument takes: a number, a Keras schedule or a zero-argument callable.
 LearningRate = Union[numbers.Real, LearningRateSchedule, Callable[[], Any]]
+"""The type a `learning_rate` argument takes: a number, a Keras schedule or a zero-argument callable."""
 
 
 
@@ -76,12 +76,14 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
             callable (what Keras accepts). Default 0.01.
         decay: legacy time decay (>= 0): step t (steps already applied) uses
             ``learning_rate(t) / (1 + decay * t)``. Default 0.0.
-        lr: accepted as an alias of `learning_rate`, as TF 2.x optimizers did.
         **kwargs: Keras's base options (`clipnorm`, `weight_decay`, `use_ema`, `name`, ...).
+
+    Keyword Args:
+        lr: accepted as an alias of `learning_rate`, as TF 2.x optimizers did.
     """
 
-    #: Names of the per-variable state created by `build`, in creation order.
     slot_names: tuple[str, ...] = ()
+    """Names of the per-variable state created by `build`, in creation order."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -167,9 +169,9 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
 
     # -- slots -------------------------------------------------------------------------------
 
-    #: Slots (a subset of `slot_names`) holding one scalar per variable rather than one value
-    #: per element, such as NovoGrad's second moment of the whole variable's gradient.
     scalar_slots: tuple[str, ...] = ()
+    """Slots (a subset of `slot_names`) holding one scalar per variable rather than one value
+    per element, such as NovoGrad's second moment of the whole variable's gradient."""
 
     def slot_initializer(self, name: str) -> Any:
         """The initializer `build` gives slot `name`: "zeros" unless a subclass says otherwise
@@ -235,13 +237,13 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
 
     # -- one step ----------------------------------------------------------------------------
 
-    #: Declare True when the rule is elementwise: each element of the new variable and slots
-    #: depends only on the same element of the gradient, the variable and the slots, and on
-    #: scalars shared by all variables (hyperparameters, the learning rate, `iterations`); the
-    #: rule reads state only through `get_slot` and never uses a variable's shape or name. On
-    #: torch the rule then runs once per pack of small variables or chunk of a large one
-    #: (packed execution, _packed.py) instead of once per variable, with the same results.
     elementwise: bool = False
+    """Declare True when the rule is elementwise: each element of the new variable and slots
+    depends only on the same element of the gradient, the variable and the slots, and on
+    scalars shared by all variables (hyperparameters, the learning rate, `iterations`); the
+    rule reads state only through `get_slot` and never uses a variable's shape or name. On
+    torch the rule then runs once per pack of small variables or chunk of a large one
+    (packed execution, _packed.py) instead of once per variable, with the same results."""
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         if keras.backend.backend() != "torch":
@@ -260,10 +262,10 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
                 return _packed.update(self, list(grads), list(trainable_variables), learning_rate)
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
 
-    #: Declare True when `weight_decay` is the rule's own hyperparameter (tensorflow-addons'
-    #: meaning, applied in `update_step`): Keras's own weight-decay pass (``w -= lr * wd * w``
-    #: before every step) then leaves the variables alone.
     owns_weight_decay: bool = False
+    """Declare True when `weight_decay` is the rule's own hyperparameter (tensorflow-addons'
+    meaning, applied in `update_step`): Keras's own weight-decay pass (``w -= lr * wd * w``
+    before every step) then leaves the variables alone."""
 
     def _apply_weight_decay(self, variables):
         # Keras's hook for its weight_decay option, called by apply() on every backend
@@ -283,9 +285,9 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
 
     # -- config ------------------------------------------------------------------------------
 
-    #: Constructor arguments that may hold a `LearningRateSchedule` (or a zero-argument
-    #: callable): `get_config` serializes them and `from_config` turns them back.
     schedule_arguments: tuple[str, ...] = ("learning_rate",)
+    """Constructor arguments that may hold a `LearningRateSchedule` (or a zero-argument
+    callable): `get_config` serializes them and `from_config` turns them back."""
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -11,7 +11,7 @@ from kerasopt_plugins.optimizers.momentum_sgd import MomentumSGD
 from kerasopt_plugins.registry import register_optimizer
 
 
-@register_optimizer("cmomentum_sgd", example_config={"learning_rate": 0.1, "momentum": 0.9})
+@register_optimizer("cmomentum_sgd", example_config={"learning_rate": 0.1, "momentum": 0.9}, sparse="dense")
 class CMomentumSGD(MomentumSGD):
     """Bias-corrected ("centered") momentum: MomentumSGD without the slow start.
 
@@ -29,8 +29,10 @@ class CMomentumSGD(MomentumSGD):
             callable. Default 0.01.
         momentum: averaging factor in [0, 1). Default 0.0.
         centered: apply the bias correction. Default True.
-        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options.
+
+    Keyword Args:
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization", section 3.

@@ -15,7 +15,7 @@ from kerasopt_plugins.registry import register_optimizer
 _UNUSED_RATE = 1.0
 
 
-@register_optimizer("cocob", example_config={"alpha": 100.0}, legacy_keys=("Addons>COCOB",))
+@register_optimizer("cocob", example_config={"alpha": 100.0}, legacy_keys=("Addons>COCOB",), sparse="dense")
 class COCOB(PluginOptimizer):
     """COCOB-Backprop (continuous coin betting), as tensorflow-addons 0.23 computed it.
 
@@ -40,8 +40,10 @@ class COCOB(PluginOptimizer):
         alpha: >= 1, limits the bets of the first steps. Default 100.0.
         use_locking: accepted for tfa's signature; no effect (tfa's COCOB ignored it too).
         learning_rate: None (the default); anything else is refused.
-        decay: accepted for tfa's signature; no effect.
         **kwargs: Keras's base optimizer options (`clipnorm`, `name`, ...).
+
+    Keyword Args:
+        decay: accepted for tfa's signature; no effect.
 
     References:
         Orabona & Tommasi (2017), "Training Deep Networks without Learning Rates Through Coin

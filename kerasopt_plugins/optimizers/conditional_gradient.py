@@ -19,6 +19,7 @@ ORDS = ("fro", "nuclear")
     example_config={"learning_rate": 0.99, "lambda_": 3.0},
     constrained=True,
     legacy_keys=("Addons>ConditionalGradient",),
+    sparse="lazy",
 )
 class ConditionalGradient(PluginOptimizer):
     """Conditional gradient (Frank-Wolfe) under a norm constraint, as in tensorflow-addons.
@@ -53,8 +54,10 @@ class ConditionalGradient(PluginOptimizer):
         lambda_: radius of the norm ball, >= 0. Default 0.01.
         epsilon: added to the Frobenius norm of g (ord="fro"), > 0. Default 1e-7.
         ord: "fro" (Frobenius norm) or "nuclear" (for variables of rank <= 2). Default "fro".
-        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options.
+
+    Keyword Args:
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Frank & Wolfe (1956), "An algorithm for quadratic programming"; Ravi et al. (2018),

@@ -17,6 +17,7 @@ from kerasopt_plugins.registry import register_optimizer
     aliases=("lazyadam",),
     example_config={"learning_rate": 0.05, "amsgrad": True},
     legacy_keys=("Addons>LazyAdam",),
+    sparse="lazy",
 )
 class LazyAdam(PluginOptimizer):
     """Adam whose sparse steps touch only the gradient's rows (tensorflow-addons' LazyAdam).
@@ -55,8 +56,10 @@ class LazyAdam(PluginOptimizer):
         beta_2: decay of the second moment `v`, in [0, 1). Default 0.999.
         epsilon: added to ``sqrt(v)``, > 0. Default 1e-7.
         amsgrad: divide by the running maximum `vhat` of `v` (AMSGrad). Default False.
-        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options.
+
+    Keyword Args:
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization";

@@ -8,7 +8,7 @@ from kerasopt_plugins.optimizers.base import LearningRate, PluginOptimizer, chec
 from kerasopt_plugins.registry import register_optimizer
 
 
-@register_optimizer("momentum_sgd", example_config={"learning_rate": 0.1, "momentum": 0.9})
+@register_optimizer("momentum_sgd", example_config={"learning_rate": 0.1, "momentum": 0.9}, sparse="dense")
 class MomentumSGD(PluginOptimizer):
     """Momentum as an exponential moving average of the gradient, slot `m`.
 
@@ -24,8 +24,10 @@ class MomentumSGD(PluginOptimizer):
         learning_rate: a finite number >= 0, a `LearningRateSchedule` or a zero-argument
             callable. Default 0.01.
         momentum: averaging factor in [0, 1). Default 0.0 (plain gradient descent).
-        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options.
+
+    Keyword Args:
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Polyak (1964), "Some methods of speeding up the convergence of iteration methods".

@@ -17,6 +17,7 @@ from kerasopt_plugins.registry import register_optimizer
     aliases=("novo_grad",),
     example_config={"learning_rate": 0.1, "grad_averaging": True, "amsgrad": True},
     legacy_keys=("Addons>NovoGrad",),
+    sparse="lazy",
 )
 class NovoGrad(PluginOptimizer):
     """NovoGrad (tensorflow-addons'): one second moment per variable, the squared gradient norm.
@@ -55,8 +56,10 @@ class NovoGrad(PluginOptimizer):
         grad_averaging: scale the normalized gradient by ``1 - beta_1`` after the first step.
             Default False.
         amsgrad: normalize by the running maximum `vhat` of `v`. Default False.
-        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options (except `weight_decay`, which is NovoGrad's).
+
+    Keyword Args:
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Ginsburg et al. (2019), "Stochastic Gradient Methods with Layer-wise Adaptive Moments
@@ -67,8 +70,8 @@ class NovoGrad(PluginOptimizer):
     """
 
     slot_names = ("m", "v", "vhat")  # "vhat" with amsgrad=True only
-    #: slots holding one number per variable, not one per element
     scalar_slots = ("v", "vhat")
+    """Slots holding one number per variable, not one per element."""
     owns_weight_decay = True
 
     def __init__(

@@ -16,6 +16,7 @@ from kerasopt_plugins.registry import register_optimizer
     "proximal_adagrad",
     example_config={"learning_rate": 0.5, "l2_regularization_strength": 1e-4},
     legacy_keys=("Addons>ProximalAdagrad",),
+    sparse="lazy",
 )
 class ProximalAdagrad(PluginOptimizer):
     """Proximal Adagrad (FOBOS with Adagrad's rates), as TensorFlow's fused kernels compute it.
@@ -40,8 +41,10 @@ class ProximalAdagrad(PluginOptimizer):
         initial_accumulator_value: > 0, the starting value of the accumulator. Default 0.1.
         l1_regularization_strength: >= 0. Default 0.0.
         l2_regularization_strength: >= 0. Default 0.0.
-        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options (`clipnorm`, `name`, ...).
+
+    Keyword Args:
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Duchi & Singer (2009), "Efficient Learning using Forward-Backward Splitting".

@@ -55,8 +55,10 @@ class RectifiedAdam(PluginOptimizer):
         total_steps: > 0 turns the warmup and decay of the learning rate on. Default 0.
         warmup_proportion: the warmup's share of `total_steps`, in [0, 1]. Default 0.1.
         min_lr: the rate reached at `total_steps`, >= 0. Default 0.0.
-        decay: legacy time decay of the learning rate, ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options (`clipnorm`, `name`, ...).
+
+    Keyword Args:
+        decay: legacy time decay of the learning rate, ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Liu et al. (2020), "On the Variance of the Adaptive Learning Rate and Beyond".

@@ -19,6 +19,7 @@ WeightDecay = Union[numbers.Real, LearningRateSchedule, Callable[[], Any]]
     "sgdw",
     example_config={"weight_decay": 1e-5, "learning_rate": 0.1, "momentum": 0.9},
     legacy_keys=("Addons>SGDW",),
+    sparse="lazy",
 )
 class SGDW(PluginOptimizer):
     """SGD with decoupled weight decay, as tensorflow-addons 0.23's `SGDW` computed it.
@@ -44,9 +45,11 @@ class SGDW(PluginOptimizer):
         nesterov: Nesterov momentum. Default False.
         exclude_from_weight_decay: regular expressions; a variable whose path
             (``"dense/bias"``) one of them matches is not decayed. Default None.
-        decay: legacy time decay of the learning rate, ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options (`clipnorm`, `name`, ...); Keras's own
             `weight_decay` option is this optimizer's `weight_decay`.
+
+    Keyword Args:
+        decay: legacy time decay of the learning rate, ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization".

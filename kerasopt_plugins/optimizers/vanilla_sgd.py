@@ -7,7 +7,7 @@ from kerasopt_plugins.optimizers.base import PluginOptimizer
 from kerasopt_plugins.registry import register_optimizer
 
 
-@register_optimizer("vanilla_sgd", example_config={"learning_rate": 0.1})
+@register_optimizer("vanilla_sgd", example_config={"learning_rate": 0.1}, sparse="dense")
 class VanillaSGD(PluginOptimizer):
     """Plain gradient descent: every weight moves against its gradient.
 
@@ -18,8 +18,10 @@ class VanillaSGD(PluginOptimizer):
     Args:
         learning_rate: a finite number >= 0, a `LearningRateSchedule` or a zero-argument
             callable. Default 0.01.
-        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options (`clipnorm`, `weight_decay`, `name`, ...).
+
+    Keyword Args:
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Robbins & Monro (1951), "A Stochastic Approximation Method".

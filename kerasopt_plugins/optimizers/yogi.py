@@ -46,8 +46,10 @@ class Yogi(PluginOptimizer):
         initial_accumulator_value: >= 0, the starting value of `v` (not 0 together with
             epsilon 0). Default 1e-6.
         activation: "sign" or "tanh". Default "sign".
-        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
         **kwargs: Keras's base optimizer options (`clipnorm`, `name`, ...).
+
+    Keyword Args:
+        decay: legacy time decay, step t uses ``lr / (1 + decay * t)``. Default 0.0.
 
     References:
         Zaheer et al. (2018), "Adaptive Methods for Nonconvex Optimization", Algorithm 2.

@@ -11,6 +11,8 @@ Two forms, one set of checks (docs/testing.md):
 ``import kerasopt_plugins``.
 """
 
+from typing import TYPE_CHECKING
+
 from kerasopt_plugins.testing._contract import (
     PROMISES,
     ContractFailure,
@@ -18,6 +20,9 @@ from kerasopt_plugins.testing._contract import (
     check_optimizer,
 )
 from kerasopt_plugins.testing._subject import ContractError
+
+if TYPE_CHECKING:  # for the API reference and type checkers; imported lazily by __getattr__
+    from kerasopt_plugins.testing._pytest import OptimizerContract  # noqa: F401
 
 __all__ = [
     "PROMISES",

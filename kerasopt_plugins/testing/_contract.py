@@ -11,7 +11,6 @@ import keras
 from kerasopt_plugins.testing import _construction, _errors, _reload, _sparse_check, _training
 from kerasopt_plugins.testing._subject import ContractError, Subject, installed_backends, make_subject
 
-#: Every promise of the contract: its name and what it says. The order is the order they run in.
 PROMISES: Mapping[str, str] = types.MappingProxyType({
     "by_name": "registered; every argument has a default; keras.optimizers.get(name) and "
                "get_optimizer(name, **example_config) make the class",
@@ -35,6 +34,7 @@ PROMISES: Mapping[str, str] = types.MappingProxyType({
     "backends": "the file loads on every other installed backend with identical slots; one more "
                 "epoch within rtol of this backend's",
 })
+"""Every promise of the contract: its name and what it says. The order is the order they run in."""
 
 #: The promises checked in this process, each one function of a `Subject`.
 IN_PROCESS: Mapping[str, Callable[[Subject], str | None]] = types.MappingProxyType({
@@ -133,16 +133,18 @@ def check_optimizer(
             record's, else only a gradient over every row is compared.
         invalid_configs: ``(config, message regex)`` pairs that must raise TypeError or
             ValueError; each config updates `example_config`.
-        skip, only: promise names (`PROMISES`) not to check, or the only ones to check.
-        rtol, atol: tolerances of the comparisons that are not bit for bit.
+        skip: promise names (`PROMISES`) not to check.
+        only: the only promise names to check.
+        rtol: relative tolerance of the comparisons that are not bit for bit.
+        atol: absolute tolerance of those comparisons.
         directory: where the reload checks write their files (default: a new temporary one).
 
     Returns:
         a `ContractReport`: the promises checked, and those skipped with the reason.
 
     Raises:
-        AssertionError (`ContractFailure`): the broken promises, each with its fix. When the
-        optimizer cannot be constructed, only that is reported.
+        ContractFailure: (an `AssertionError`) the broken promises, each with its fix. When the
+            optimizer cannot be constructed, only that is reported.
     """
     unknown = sorted(set(skip) | set(only or ()) - set(PROMISES))
     if unknown:

@@ -35,7 +35,7 @@ class Subject:
     """An optimizer class and what its author declares about it; what every check reads.
 
     Made by `make_subject` from a class or a registered name: what is not given is read from
-    the registry record (`example_config`, `constrained`, and `sparse` once records carry it).
+    the registry record (`example_config`, `constrained`, `sparse`).
     """
 
     cls: type
@@ -83,18 +83,6 @@ class Subject:
             ) from err
 
 
-def _record_capability(info: registry.OptimizerInfo | None, key: str) -> Any:
-    """A capability of a registry record, as an attribute or in a `capabilities` mapping."""
-    if info is None:
-        return None
-    if hasattr(info, key):
-        return getattr(info, key)
-    capabilities = getattr(info, "capabilities", None)
-    if isinstance(capabilities, Mapping):
-        return capabilities.get(key)
-    return getattr(capabilities, key, None)
-
-
 def make_subject(
     optimizer: type | str,
     *,
@@ -120,8 +108,8 @@ def make_subject(
             "check_optimizer: optimizer must be a keras.optimizers.Optimizer subclass or a "
             f"registered name, got {optimizer!r}"
         )
-    if sparse is None:
-        sparse = _record_capability(info, "sparse")
+    if sparse is None and info is not None:
+        sparse = info.sparse  # as registered: register_optimizer(..., sparse="lazy")
     if sparse is not None and sparse not in SPARSE_BEHAVIOURS:
         raise ValueError(f"check_optimizer: sparse must be one of {SPARSE_BEHAVIOURS} or None, got {sparse!r}")
     pairs = []
@@ -137,7 +125,7 @@ def make_subject(
     if example_config is None:
         example_config = info.example_config if info is not None else {}
     if constrained is None:
-        constrained = bool(_record_capability(info, "constrained"))
+        constrained = info is not None and info.constrained
     return Subject(
         cls=cls,
         name=info.name if info is not None else None,

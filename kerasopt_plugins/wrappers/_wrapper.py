@@ -96,13 +96,13 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     number of updates the inner optimizer has made, this one included.
     """
 
-    #: The name specs and tools use (``"lookahead"``); None on bases that are not wrappers.
     wrapper_name: str | None = None
+    """The name specs and tools use (``"lookahead"``); None on bases that are not wrappers."""
     slot_names: tuple[str, ...] = ()
-    #: What `_own_rule` returns new values of: "variable" and/or slot names.
     own_step_writes: tuple[str, ...] = ()
-    #: True: a slot starts as a copy of its variable (Lookahead's slow weights); False: zeros.
+    """What `_own_rule` returns new values of: "variable" and/or slot names."""
     slot_starts_from_variable: bool = False
+    """True: a slot starts as a copy of its variable (Lookahead's slow weights); False: zeros."""
 
     def __init__(self, optimizer, name: str | None = None, **kwargs):
         owner = type(self).__name__

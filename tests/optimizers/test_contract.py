@@ -2,9 +2,9 @@
 each of them, parametrized from the registry itself.
 
 Each optimizer is made from its record's `example_config`, the small configuration its author
-declared at registration to exercise its state; `constrained` (and `sparse`, once records carry
-it) come from the record too. The reload tests cover every optimizer in one fresh process per
-backend: this one (the fresh-process reload) and each other installed one.
+declared at registration to exercise its state; `constrained` and `sparse` (dense or lazy
+updates from tf.IndexedSlices) come from the record too. The reload tests cover every optimizer
+in one fresh process per backend: this one (the fresh-process reload) and each other installed one.
 """
 
 from __future__ import annotations
