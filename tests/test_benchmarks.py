@@ -122,34 +122,26 @@ def test_fit_time_smoke(tmp_path, model, pairs, cases):
 
 
 @pytest.mark.slow
-def test_step_time_smoke_every_tfa_port_against_adam(tmp_path):
+def test_step_time_smoke_every_tfa_port_and_every_wrapper_against_adam(tmp_path):
     """`--pairs ports` times every registered tensorflow-addons port beside Keras's Adam, with
-    the bytes its own slots move and its state measured: no hand-kept list of ports."""
+    the bytes its own slots move and its state measured: no hand-kept list of ports;
+    `--pairs wrappers` each wrapper around Keras's Adam beside Adam alone (one run for both)."""
     import kerasopt_plugins
 
     ports = {
         n for n in kerasopt_plugins.list_optimizers()
         if any(k.startswith("Addons>") for k in kerasopt_plugins.optimizer_info(n).legacy_keys)
     }
+    wrappers = {"lookahead", "swa", "moving_average", "decoupled_adam"}
     assert len(ports) >= 2
-    rows = run("step_time.py", tmp_path, "--layouts", "one_big", "--pairs", "ports")["results"]
+    rows = run("step_time.py", tmp_path, "--layouts", "one_big", "--pairs", "ports,wrappers")["results"]
     for mode in {r["mode"] for r in rows}:
-        assert {r["case"] for r in rows if r["mode"] == mode} == ports | {"keras_adam", "copy"}
+        assert {r["case"] for r in rows if r["mode"] == mode} == ports | wrappers | {"keras_adam", "copy"}
     for row in rows:
         if row["case"] in ports:
             assert row["twin"] == "keras_adam" and math.isfinite(row["ratio_of_medians"])
             slots = row["state_bytes"] // (4 * row["parameters"])
             assert row["words"] == 3 + 2 * slots and row["bytes_per_step"] == row["words"] * 4 * row["elements"]
-
-
-@pytest.mark.slow
-def test_step_time_smoke_every_wrapper_around_adam_against_adam(tmp_path):
-    """`--pairs wrappers` times each wrapper around Keras's Adam beside Adam alone."""
-    rows = run("step_time.py", tmp_path, "--layouts", "one_big", "--pairs", "wrappers")["results"]
-    cases = {"lookahead", "swa", "moving_average", "decoupled_adam"}
-    for mode in {r["mode"] for r in rows}:
-        assert {r["case"] for r in rows if r["mode"] == mode} == cases | {"keras_adam", "copy"}
-    for row in rows:
-        if row["case"] in cases:
+        if row["case"] in wrappers:
             assert row["twin"] == "keras_adam" and math.isfinite(row["ratio_of_medians"])
             assert row["words"] > 7

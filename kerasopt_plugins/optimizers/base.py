@@ -62,6 +62,33 @@ _KERAS_OPTIONS = _keras_options()
 _KERAS_CONFIG_KEYS = _KERAS_OPTIONS | {"learning_rate"}
 _KERAS_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate  # the property object
 
+# Keras's base options that take numbers, with their bounds (Keras 2's OptimizerV2 refused a
+# negative clip value too). Keras 3 stores them unchecked: `clipvalue="abc"` failed only at the
+# first training step, after the model was built and compiled.
+_BASE_NUMBERS: dict[str, dict[str, Any]] = {
+    "clipnorm": {"low": 0.0},
+    "clipvalue": {"low": 0.0},
+    "global_clipnorm": {"low": 0.0},
+    "weight_decay": {"low": 0.0},
+    "ema_momentum": {"low": 0.0, "high": 1.0},
+    "loss_scale_factor": {"low": 0.0, "low_open": True},
+}
+_BASE_INTEGERS = ("ema_overwrite_frequency", "gradient_accumulation_steps")  # Keras checks the range
+
+
+def _check_base_options(options: Mapping[str, Any]) -> None:
+    """Refuse a base option of the wrong kind or out of range, naming it and the value."""
+    for key, bounds in _BASE_NUMBERS.items():
+        if options.get(key) is not None:
+            check_number(key, options[key], **bounds)
+    for key in _BASE_INTEGERS:
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise TypeError(f"{key} must be an integer or None, got {value!r} of type {type(value).__name__}")
+    use_ema = options.get("use_ema", False)
+    if not isinstance(use_ema, bool):
+        raise TypeError(f"use_ema must be True or False, got {use_ema!r} of type {type(use_ema).__name__}")
+
 
 class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
     """Base class for kerasopt_plugins optimizers.
@@ -101,6 +128,7 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
         unknown = sorted(set(kwargs) - _KERAS_OPTIONS)
         if unknown:
             raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+        _check_base_options(kwargs)
         learning_rate = check_learning_rate(learning_rate)  # what Keras takes; 0.0 included
         lr_as_given = learning_rate if isinstance(learning_rate, float) else None
         decay = check_number("decay", decay, low=0.0)

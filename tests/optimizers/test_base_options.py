@@ -113,3 +113,28 @@ def test_ema_of_weights():
     kept = [keras.ops.convert_to_numpy(v) for v in optimizer.test_variables]
     for k, a in zip(kept, average):
         np.testing.assert_allclose(k, a, rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"clipvalue": "abc"}, TypeError, "clipvalue must be a real number, got 'abc'"),
+    ({"clipnorm": -1.0}, ValueError, r"clipnorm must be in \[0, inf\), got -1.0"),
+    ({"global_clipnorm": float("nan")}, ValueError, "global_clipnorm"),
+    ({"weight_decay": "0.1"}, TypeError, "weight_decay must be a real number, got '0.1'"),
+    ({"ema_momentum": 1.5, "use_ema": True}, ValueError, r"ema_momentum must be in \[0, 1\], got 1.5"),
+    ({"loss_scale_factor": 0.0}, ValueError, r"loss_scale_factor must be in \(0, inf\), got 0.0"),
+    ({"gradient_accumulation_steps": 2.5}, TypeError, "gradient_accumulation_steps must be an integer or None, got 2.5"),
+    ({"ema_overwrite_frequency": "10", "use_ema": True}, TypeError, "ema_overwrite_frequency must be an integer"),
+    ({"use_ema": "yes"}, TypeError, "use_ema must be True or False, got 'yes'"),
+])
+def test_a_bad_base_option_is_refused_at_construction(options, error, message):
+    # Keras 3 stores these unchecked; unchecked, clipvalue="abc" failed only at the first step
+    with pytest.raises(error, match=message):
+        MomentumSGD(learning_rate=LR, **options)
+
+
+def test_good_base_options_are_kept_as_given():
+    optimizer = MomentumSGD(learning_rate=LR, clipvalue=1, gradient_accumulation_steps=np.int64(3), use_ema=True,
+                            ema_momentum=0.5)
+    config = optimizer.get_config()
+    assert (config["clipvalue"], config["gradient_accumulation_steps"], config["ema_momentum"]) == (1, 3, 0.5)
+    assert type(config["clipvalue"]) is int
