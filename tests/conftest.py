@@ -93,3 +93,19 @@ def guide_adam():
     yield module.GuideAdam
     registry.unregister_optimizer("guide_adam")
     del sys.modules["guide_adam"]
+
+
+# The kit's OptimizerContract tests that start processes (a fresh process of this backend, one per
+# other backend): a few seconds each, so they belong to the slow set here ("pytest -m 'not slow'"
+# is the quick loop). The kit itself cannot mark them: an author's project may not register
+# a "slow" marker.
+_PROCESS_PROMISES = ("test_fresh_process", "test_backends")
+
+
+def pytest_collection_modifyitems(config, items):
+    from kerasopt_plugins.testing import OptimizerContract
+
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is not None and issubclass(cls, OptimizerContract) and item.originalname in _PROCESS_PROMISES:
+            item.add_marker(pytest.mark.slow)

@@ -41,6 +41,7 @@ def test_it_takes_the_steps_of_keras_adam(guide_adam, monkeypatch):
             np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.slow
 def test_the_example_script_runs_and_a_saved_model_reloads(tmp_path):
     """As a user runs it, then loads its model in a process that imports the example first."""
     proc = run_python(f"import runpy; runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')", cwd=tmp_path)

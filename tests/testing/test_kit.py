@@ -90,7 +90,10 @@ BROKEN = [
 ]
 
 
-@pytest.mark.parametrize("cls_name, promise, options, message", BROKEN, ids=[f"{c}-{p}" for c, p, _, _ in BROKEN])
+@pytest.mark.parametrize("cls_name, promise, options, message", [
+    pytest.param(*case, marks=[pytest.mark.slow] if case[1] in ("fresh_process", "backends") else [])
+    for case in BROKEN
+], ids=[f"{c}-{p}" for c, p, _, _ in BROKEN])
 def test_each_broken_promise_is_caught_with_its_fix(cls_name, promise, options, message, tmp_path):
     if promise == "sparse" and BACKEND != "tensorflow":
         pytest.skip("only TensorFlow passes tf.IndexedSlices")
@@ -114,6 +117,7 @@ def test_an_optimizer_that_cannot_be_constructed_is_reported_once():
 # -- a correct optimizer keeps every promise -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_correct_optimizer_keeps_every_promise(tmp_path):
     with registered(broken.GoodMomentum) as name:
         report = check_optimizer(
@@ -133,6 +137,7 @@ def test_a_correct_optimizer_keeps_every_promise(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_plain_keras_optimizer_keeps_every_promise_too(tmp_path):
     """The kit does not need PluginOptimizer: Keras's base class, slots made by hand."""
     with registered(broken.KerasMomentum):
@@ -230,6 +235,7 @@ class TestThePytestFormOnACorrectOptimizer(OptimizerContract):
 # -- packaging and the documented example ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_kit_is_not_imported_by_the_package_and_imports_pytest_only_for_the_class():
     run_python(
         """
