@@ -15,7 +15,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import kerasopt_plugins  # noqa: E402
+import kerasopt_plugins  # noqa: E402,F401  (registers the optimizers before any test module imports)
 from kerasopt_plugins import registry  # noqa: E402
 
 BACKEND = keras.backend.backend()
