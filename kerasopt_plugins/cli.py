@@ -190,9 +190,10 @@ def _positive_float(text: str) -> float:
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kerasopt",
-        description="Compare, list and inspect Keras optimizers; upgrade Keras 2 model files (kerasopt_plugins).",
+        description="Compare, list and inspect Keras optimizers; upgrade Keras 2 model files; start a plugin package (kerasopt_plugins).",
         epilog="examples:\n  kerasopt compare\n  kerasopt list\n  kerasopt inspect model.keras\n"
         "  kerasopt upgrade old.h5 new.keras\n"
+        "  kerasopt new my-optimizer\n"
         "Run 'kerasopt COMMAND --help' for each command's options. Also: python -m kerasopt_plugins.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -201,13 +202,11 @@ def _build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE", help=IMPORT_HELP)
 
-    compare = commands.add_parser(
-        "compare",
-        parents=[common],
-        help="train several optimizers on one problem in a single run and plot them",
-        epilog=COMPARE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    def command(name: str, summary: str, examples: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=summary, epilog=examples,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    compare = command("compare", "train several optimizers on one problem in a single run and plot them", COMPARE_EXAMPLES)
     compare.add_argument(
         "specs", nargs="*", metavar="SPEC",
         help="optimizers to compare, NAME[:KEY=VALUE,...] with wrappers in front joined by '+' "
@@ -225,13 +224,7 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-plots", action="store_true", help="write CSV and summary only")
     compare.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
-    listing = commands.add_parser(
-        "list",
-        parents=[common],
-        help="optimizers by name: registered ones (aliases, slots, hyperparameters), wrappers, Keras built-ins",
-        epilog=LIST_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    listing = command("list", "optimizers by name: registered ones (aliases, slots, hyperparameters), wrappers, Keras built-ins", LIST_EXAMPLES)
     listing.add_argument("pattern", nargs="?",
                          help="a word found anywhere in the name or an alias (case-insensitive), or an fnmatch "
                          "pattern with * ? [ ], e.g. '*_sgd'")
@@ -243,25 +236,13 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="only registered optimizers with this capability (amsgrad, elementwise, "
                          "sparse_lazy, ...; see below); repeatable")
 
-    inspect = commands.add_parser(
-        "inspect",
-        parents=[common],
-        help="a saved model's optimizer (a .keras file, or a Keras 2 file): class, config, iterations, slot statistics",
-        epilog=INSPECT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    inspect = command("inspect", "a saved model's optimizer (a .keras file, or a Keras 2 file): class, config, iterations, slot statistics", INSPECT_EXAMPLES)
     inspect.add_argument("model", metavar="MODEL.keras",
                          help="a model saved with model.save('....keras'), or a Keras 2 model file "
                          "(.h5, or .keras of Keras 2.13-2.15)")
     inspect.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
-    upgrade = commands.add_parser(
-        "upgrade",
-        parents=[common],
-        help="a Keras 2 model file as a Keras 3 .keras file, with its optimizer and the optimizer's state",
-        epilog=UPGRADE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    upgrade = command("upgrade", "a Keras 2 model file as a Keras 3 .keras file, with its optimizer and the optimizer's state", UPGRADE_EXAMPLES)
     upgrade.add_argument("source", metavar="OLD", help="the Keras 2 file: an .h5 from model.save, or a .keras of Keras 2.13-2.15")
     upgrade.add_argument("target", metavar="NEW.keras", help="the Keras 3 file to write (must end in .keras)")
     upgrade.add_argument("--optimizer", choices=UPGRADE_OPTIMIZER_CHOICES, default="restore",
@@ -270,13 +251,7 @@ def _build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--force", action="store_true", help="replace NEW.keras if it exists")
     upgrade.add_argument("--json", action="store_true", help="print the report as one JSON document")
 
-    new = commands.add_parser(
-        "new",
-        parents=[common],
-        help="create a plugin package for your optimizer: entry point, optimizer skeleton, conformance test",
-        epilog=NEW_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    new = command("new", "create a plugin package for your optimizer: entry point, optimizer skeleton, conformance test", NEW_EXAMPLES)
     new.add_argument("name", metavar="NAME", help="the package (distribution) and folder name, e.g. my-optimizer")
     new.add_argument("--dir", default=".", help="the existing folder to create NAME/ in (default: the current one)")
     new.add_argument("--optimizer", metavar="OPTIMIZER",

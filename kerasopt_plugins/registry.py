@@ -172,10 +172,13 @@ class OptimizerInfo:
     @property
     def capabilities(self) -> tuple[str, ...]:
         """The `CAPABILITIES` this optimizer has, in that order."""
-        flags = {
+        flags = {**self._flags(), "sparse_dense": self.sparse == "dense", "sparse_lazy": self.sparse == "lazy"}
+        return tuple(c for c in CAPABILITIES if flags[c])
+
+    def _flags(self) -> dict[str, bool]:
+        """The yes/no properties, by name (also keys of `as_dict`)."""
+        return {
             "elementwise": self.elementwise,
-            "sparse_dense": self.sparse == "dense",
-            "sparse_lazy": self.sparse == "lazy",
             "amsgrad": self.amsgrad,
             "weight_decay": self.weight_decay,
             "has_momentum": self.has_momentum,
@@ -183,7 +186,6 @@ class OptimizerInfo:
             "has_eps": self.has_eps,
             "constrained": self.constrained,
         }
-        return tuple(c for c in CAPABILITIES if flags[c])
 
     def as_dict(self) -> dict[str, Any]:
         """Every field and derived property as JSON-safe values (what ``kerasopt list --json`` prints).
@@ -204,13 +206,7 @@ class OptimizerInfo:
             "hyperparameter_ranges": dict(self.hyperparameter_ranges),
             "example_config": {k: _json_value(v) for k, v in self.example_config.items()},
             "sparse": self.sparse,
-            "elementwise": self.elementwise,
-            "amsgrad": self.amsgrad,
-            "weight_decay": self.weight_decay,
-            "has_momentum": self.has_momentum,
-            "has_betas": self.has_betas,
-            "has_eps": self.has_eps,
-            "constrained": self.constrained,
+            **self._flags(),
             "capabilities": list(self.capabilities),
             "legacy_keys": list(self.legacy_keys),
             "distribution": self.distribution,
