@@ -16,6 +16,13 @@ rule once per unit:
   its own storage (no copy), so the rule's temporaries stay small and in cache;
 * elsewhere (a GPU), a large variable runs as it is.
 
+A rule declared ``per_variable_sums = True`` (elementwise but for sums over a whole variable,
+taken with `PluginOptimizer.variable_sum`, and one-number-per-variable `scalar_slots`, as
+NovoGrad's norm) runs packed too: in a pack, `variable_sum` gives each member's own sum
+repeated over its elements (`member_sums`), and a scalar slot is held repeated the same way
+(copied back from its first element). Its variables of `UNIT` elements or more run one call
+each: a chunk holds part of a variable.
+
 The rule sees Keras Variables throughout: a unit's variable and slots are Keras Variables whose
 storage is the workspace or the chunk (`_keras_compat.torch_alias_variable`), and
 `PluginOptimizer.get_slot` maps a unit's variable to its slots. The operations are the rule's
@@ -30,6 +37,7 @@ Imported only on the torch backend, from inside the methods that need it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import Any
 
@@ -58,6 +66,9 @@ class _Unit:
     members: list = dataclasses.field(default_factory=list)  # a pack's variables
     member_slots: dict = dataclasses.field(default_factory=dict)  # {slot name: their slots}
     views: dict = dataclasses.field(default_factory=dict)  # {array: views shaped like each member}
+    results: dict = dataclasses.field(default_factory=dict)  # {array: where each member's result is}
+    sizes: tuple = ()  # a pack's members' element counts
+    repeats: Any = None  # the same, as a tensor (member_sums)
 
 
 class Plan:
@@ -72,19 +83,22 @@ class Plan:
         self._aliased: list[tuple] = []  # (Keras variable, the storage its chunks are views of)
         names = optimizer.slot_names
         slots = [{n: optimizer.get_slot(v, n) for n in names} for v in variables]
+        # a chunk is part of a variable: a per-variable sum or a scalar slot needs all of it
+        chunks = optimizer.elementwise and not optimizer.scalar_slots
         groups: dict[tuple, list[int]] = {}
         for i, variable in enumerate(variables):
             tensor = storage(variable)
             owners = {"variable": variable, **slots[i]}
             if tensor.numel() < UNIT:
                 groups.setdefault((tensor.dtype, tensor.device), []).append(i)
-            elif tensor.device.type == "cpu" and all(storage(o).is_contiguous() for o in owners.values()):
+            elif chunks and tensor.device.type == "cpu" and all(storage(o).is_contiguous() for o in owners.values()):
                 self._chunk(i, owners)
             else:
                 self.loose.append(i)
         for (dtype, device), members in groups.items():
-            self._pack(variables, slots, members, dtype, device, names)
+            self._pack(variables, slots, members, dtype, device, names, optimizer.scalar_slots)
         self.slots_of = {id(unit.variable): unit.slots for unit in self.units}
+        self.packs = {id(unit.variable): unit for unit in self.units if unit.chunk is None}
 
     def _chunk(self, i, owners):
         flats = {}
@@ -100,7 +114,7 @@ class Plan:
             variable = arrays.pop("variable")
             self.units.append(_Unit((i,), variable, arrays, chunk=(start, stop)))
 
-    def _pack(self, variables, slots, members, dtype, device, names):
+    def _pack(self, variables, slots, members, dtype, device, names, scalar_names):
         sizes = {i: math.prod(variables[i].shape) for i in members}
         packs, current, total = [], [], 0
         for i in members:  # in order: fill each pack up to UNIT elements
@@ -118,6 +132,10 @@ class Plan:
         for k, pack in enumerate(packs):
             n = sum(sizes[i] for i in pack)
             views, offset = {a: [] for a in arrays}, 0
+            results = {a: views[a] for a in arrays if a != "gradient" and a not in scalar_names}
+            for a in set(scalar_names) & set(names):  # repeated over the member; its first read back
+                starts = itertools.accumulate((sizes[i] for i in pack[:-1]), initial=0)
+                results[a] = [buffers[a][start] for start in starts]
             for i in pack:
                 for a in arrays:
                     views[a].append(buffers[a][offset : offset + sizes[i]].view(variables[i].shape))
@@ -131,6 +149,9 @@ class Plan:
                     members=[variables[i] for i in pack],
                     member_slots={name: [slots[i][name] for i in pack] for name in names},
                     views=views,
+                    results=results,
+                    sizes=tuple(sizes[i] for i in pack),
+                    repeats=torch.tensor([sizes[i] for i in pack], device=device),
                 )
             )
 
@@ -184,10 +205,19 @@ def update(optimizer, gradients, variables, learning_rate) -> None:
         for name, owners in unit.member_slots.items():
             arrays[name] = [storage(s) for s in owners]
         for name, tensors in arrays.items():
-            torch._foreach_copy_(unit.views[name], tensors)
+            torch._foreach_copy_(unit.views[name], tensors)  # a scalar slot is broadcast
         optimizer.update_step(unit.gradient, unit.variable, learning_rate)
-        for name, tensors in arrays.items():
-            if name != "gradient":
-                torch._foreach_copy_(tensors, unit.views[name])
+        for name, views in unit.results.items():
+            torch._foreach_copy_(arrays[name], views)
     for i in loose:
         optimizer.update_step(gradients[i], variables[i], learning_rate)
+
+
+def member_sums(unit, x):
+    """Each member's sum of `x` (shaped like the pack) repeated over that member's elements.
+
+    Each sum is torch's sum of the member's own elements, so it has the bits of the sum one
+    call per variable takes (alignment in the workspace does not change them: tested).
+    """
+    sums = torch.stack([part.sum() for part in x.reshape(-1).split(unit.sizes)])
+    return torch.repeat_interleave(sums, unit.repeats, output_size=x.numel()).view(x.shape)

@@ -273,6 +273,24 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
     torch the rule then runs once per pack of small variables or chunk of a large one
     (packed execution, _packed.py) instead of once per variable, with the same results."""
 
+    per_variable_sums: bool = False
+    """Declare True when the rule would be elementwise but for sums over each whole variable,
+    all taken with `variable_sum`, and state in `scalar_slots` (NovoGrad's squared gradient
+    norm): on torch its variables of fewer than `_packed.UNIT` elements then run packed too,
+    with the same results; larger ones one call each."""
+
+    def variable_sum(self, x, variable):
+        """The sum of all elements of `x`, computed from the gradient `update_step` was given
+        for `variable`: a scalar, or in a pack of small variables (see `per_variable_sums`), each
+        member's own sum, repeated over that member's elements, which broadcasts the same way."""
+        plan = self.__dict__.get("_kerasopt_plan")
+        unit = None if plan is None else plan.packs.get(id(variable))
+        if unit is None:
+            return ops.sum(x)
+        from kerasopt_plugins.optimizers import _packed
+
+        return _packed.member_sums(unit, x)
+
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         if keras.backend.backend() != "torch":
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
@@ -283,7 +301,8 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
         with torch.no_grad():
             # not inside a stateless scope (values are the caller's tensors) nor while
             # torch.compile traces the step (jit_compile=True), which fuses the rule itself
-            packed = self.elementwise and self.fast_paths and not torch.compiler.is_compiling()
+            packable = self.elementwise or self.per_variable_sums
+            packed = packable and self.fast_paths and not torch.compiler.is_compiling()
             if packed and not _keras_compat.in_stateless_scope():
                 from kerasopt_plugins.optimizers import _packed
 

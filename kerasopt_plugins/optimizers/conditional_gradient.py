@@ -86,6 +86,7 @@ class ConditionalGradient(PluginOptimizer):
         self.lambda_ = lambda_
         self.epsilon = epsilon
         self.ord = ord
+        self.per_variable_sums = ord == "fro"  # the norm through variable_sum: packed on torch
 
     def build(self, variables):
         if self.ord == "nuclear":
@@ -104,8 +105,10 @@ class ConditionalGradient(PluginOptimizer):
         sparse = _sparse.sparse_rows(gradient)
         grad, indices = (gradient, None) if sparse is None else sparse
         grad = ops.cast(grad, dtype)
-        if self.ord == "fro":  # tfa's roundings: (sum(g ** 2)) ** 0.5, not sqrt
-            norm = ops.power(ops.sum(ops.power(grad, 2.0)), 0.5)
+        if self.ord == "fro":
+            # tfa's sum(g ** 2) ** 0.5, with sqrt for ** 0.5: torch rounds a packed norm (a
+            # vector) as it rounds a variable's own (a scalar); its pow does not (1 ulp in ~1%)
+            norm = ops.sqrt(self.variable_sum(ops.power(grad, 2.0), variable))
             s = ops.divide(grad, ops.add(norm, ops.cast(self.epsilon, dtype)))
         else:
             s = _top_singular_product(grad)

@@ -72,6 +72,7 @@ class NovoGrad(PluginOptimizer):
     slot_names = ("m", "v", "vhat")  # "vhat" with amsgrad=True only
     scalar_slots = ("v", "vhat")
     """Slots holding one number per variable, not one per element."""
+    per_variable_sums = True  # sum(g * g), through variable_sum: packed on torch
     owns_weight_decay = True
 
     def __init__(
@@ -108,7 +109,7 @@ class NovoGrad(PluginOptimizer):
         grad, indices = (gradient, None) if sparse is None else sparse
         grad = ops.cast(grad, dtype)
 
-        squared_norm = ops.sum(ops.square(grad))
+        squared_norm = self.variable_sum(ops.square(grad), variable)
         v = self.get_slot(variable, "v")
         v_t = ops.where(
             first,

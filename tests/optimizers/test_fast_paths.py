@@ -95,12 +95,18 @@ def _tf_kernels(optimizer, shapes=((3,),)):
     return {op.type for op in graph.get_operations() if op.type.startswith("ResourceApply")}
 
 
+def _packable(name) -> bool:
+    """Packed execution runs the rule: elementwise, or elementwise but for per-variable sums."""
+    optimizer = _make(name)
+    return optimizer.elementwise or optimizer.per_variable_sums
+
+
 def _skip_where_the_switch_does_nothing(name):
     if BACKEND == "jax":
         pytest.skip("JAX has no fast path: fast_paths on and off run the same program")
     if BACKEND == "tensorflow" and not _tf_kernels(_make(name)):
         pytest.skip(f"{name} calls no fused kernel on TensorFlow: on and off run the same graph")
-    if BACKEND == "torch" and not optimizer_info(name).cls.elementwise:
+    if BACKEND == "torch" and not _packable(name):
         pytest.skip(f"{name} is not elementwise: on torch only in-place assignment differs")
 
 
@@ -119,15 +125,16 @@ def test_fast_paths_are_bit_identical_to_the_plain_path(name, small_units):
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="packed execution runs on torch only")
-@pytest.mark.parametrize("name", [n for n in list_optimizers() if optimizer_info(n).cls.elementwise] + ["guide_adam"])
+@pytest.mark.parametrize("name", [n for n in list_optimizers() if _packable(n)] + ["guide_adam"])
 def test_packed_execution_is_bit_identical_to_one_call_per_variable(name, small_units, request):
     if name == "guide_adam":  # a user's rule written as the guide teaches (docs/examples)
         request.getfixturevalue("guide_adam")
     start, grads = _data()
     results = []
-    for elementwise in (True, False):  # packs and chunks; Keras's loop, one call per variable
+    for packed in (True, False):  # packs and chunks; Keras's loop, one call per variable
         optimizer = _make(name)
-        optimizer.elementwise = elementwise
+        if not packed:
+            optimizer.elementwise = optimizer.per_variable_sums = False
         results.append(_train(optimizer, start, grads))
     for packed, alone in zip(*results):
         np.testing.assert_array_equal(packed, alone)
@@ -257,6 +264,33 @@ def test_a_rule_that_is_not_elementwise_runs_per_variable_and_stays_right(small_
     for got, expected in zip(result, want):
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6)
 
+
+@pytest.mark.skipif(BACKEND != "torch", reason="packed execution runs on torch only")
+@pytest.mark.parametrize("name", ["novograd", "conditional_gradient"])
+def test_a_rule_with_per_variable_sums_runs_once_per_pack_with_each_members_own_sum(name, monkeypatch):
+    """At the real pack size: members of several hundred elements at unaligned offsets in the
+    workspace (torch's vectorized sum), a scalar slot (NovoGrad's v) per member, and a variable
+    of UNIT elements or more run whole, never in chunks (a chunk's sum is not the variable's)."""
+    shapes = [(1000,), (37,), (64, 64), (999,), (20, 50), (), (300, 300)]
+    rng = np.random.default_rng(5)
+    start = [rng.normal(size=s).astype("float32") for s in shapes]
+    grads = [[rng.normal(size=s).astype("float32") for s in shapes] for _ in range(3)]
+    cls = optimizer_info(name).cls
+    calls = []
+    original = cls.update_step
+    monkeypatch.setattr(cls, "update_step", lambda self, g, v, lr: calls.append(tuple(v.shape)) or original(self, g, v, lr))
+    results = []
+    for packed in (True, False):
+        optimizer = _make(name)
+        optimizer.per_variable_sums = packed
+        calls.clear()
+        results.append(_train(optimizer, start, grads))
+        if packed:  # one pack of all the small ones, the large one whole
+            assert calls == [(1000 + 37 + 4096 + 999 + 1000 + 1,), (300, 300)] * len(grads)
+        else:
+            assert len(calls) == len(shapes) * len(grads)
+    for packed, alone in zip(*results):
+        np.testing.assert_array_equal(packed, alone)
 
 @pytest.mark.skipif(BACKEND != "torch", reason="packed execution runs on torch only")
 def test_new_weights_loaded_between_steps_are_used(small_units):
