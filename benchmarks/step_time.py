@@ -138,7 +138,7 @@ def add_port_pairs() -> list[str]:
 #: wrapper pairs: (constructor, words per parameter and step of the wrapper's own pass,
 #: averaged over its period). Each wraps Keras's Adam and is timed against Adam alone: the
 #: claim is a ratio near (7 + own words) / 7. Lookahead syncs every 6th step (read slow and w,
-#: write both: 4 words); SWA with average_period=1 and MovingAverage update every step (read
+#: write both: 4 words; 5 on torch, a lerp then a copy); SWA with average_period=1 and MovingAverage update every step (read
 #: the average and w, write the average: 3); decoupled decay reads and writes w (2).
 WRAPPERS = {
     "lookahead": (lambda w, a: w.Lookahead(a), 4 / 6),

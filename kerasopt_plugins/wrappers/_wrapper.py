@@ -91,16 +91,17 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     """Base class of the wrappers: the inner optimizer's step, then the wrapper's own.
 
     A subclass names its per-variable state in `slot_names`, says how each slot starts
-    (`slot_starts_from_variable`), and writes `_own_step(updates)`, which returns the rule
-    (see `_elementwise`), whether it applies at this step, and its scalars. `updates` is the
-    number of updates the inner optimizer has made, this one included.
+    (`slot_starts_from_variable`), and writes `_own_step_plan(updates)`, which returns whether
+    its step applies after this update and the step's scalars (`updates` is the number of
+    updates the inner optimizer has made, this one included), and `_own_rule(k, scalars)`,
+    the step itself as statements on named lists (see `_elementwise`).
     """
 
     wrapper_name: str | None = None
     """The name specs and tools use (``"lookahead"``); None on bases that are not wrappers."""
     slot_names: tuple[str, ...] = ()
     own_step_writes: tuple[str, ...] = ()
-    """What `_own_rule` returns new values of: "variable" and/or slot names."""
+    """What `_own_rule` writes: "variable" and/or slot names."""
     slot_starts_from_variable: bool = False
     """True: a slot starts as a copy of its variable (Lookahead's slow weights); False: zeros."""
 
@@ -249,7 +250,9 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         raise NotImplementedError
 
     @staticmethod
-    def _own_rule(k, variables, slots, scalars):
+    def _own_rule(k, scalars) -> None:
+        """The wrapper's step: statements on `k` (an `_elementwise.Lists`), e.g.
+        ``k.lerp("average", "variable", scalars["rate"])``."""
         raise NotImplementedError
 
     def update_step(self, gradient, variable, learning_rate):

@@ -15,8 +15,8 @@ _EXTENDED: dict[type, type] = {}
 _SUFFIX = "WithDecoupledWeightDecay"
 
 
-def _decay_rule(k, variables, slots, scalars):
-    return {"variable": k.sub(variables, k.scale(variables, scalars["weight_decay"]))}
+def _decay_rule(k, scalars):
+    k.decay("variable", scalars["weight_decay"])  # w - w * weight_decay
 
 
 class DecoupledWeightDecayExtension:

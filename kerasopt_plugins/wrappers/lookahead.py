@@ -52,10 +52,9 @@ class Lookahead(OptimizerWrapper):
         return sync, {"alpha": ops.convert_to_tensor(self.slow_step_size, "float32")}
 
     @staticmethod
-    def _own_rule(k, variables, slots, scalars):
-        slow = slots["slow"]
-        step_back = k.add(slow, k.scale(k.sub(variables, slow), scalars["alpha"]))
-        return {"slow": step_back, "variable": step_back}
+    def _own_rule(k, scalars):
+        k.lerp("slow", "variable", scalars["alpha"])  # slow - (slow - w) * alpha
+        k.copy("variable", "slow")
 
     def _own_config(self):
         return {"sync_period": self.sync_period, "slow_step_size": self.slow_step_size}

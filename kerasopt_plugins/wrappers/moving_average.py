@@ -83,9 +83,8 @@ class MovingAverage(AveragedOptimizer):
         return None, {"rate": ops.subtract(1.0, decay)}
 
     @staticmethod
-    def _own_rule(k, variables, slots, scalars):
-        average = slots["average"]
-        return {"average": k.sub(average, k.scale(k.sub(average, variables), scalars["rate"]))}
+    def _own_rule(k, scalars):
+        k.lerp("average", "variable", scalars["rate"])  # average - (average - w) * rate
 
     def _own_config(self):
         return {

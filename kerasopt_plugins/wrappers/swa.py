@@ -15,11 +15,13 @@ class SWA(AveragedOptimizer):
     update of 0-based step t = start_averaging + n * average_period (n = 0, 1, ...), the
     weights are averaged in as snapshot n + 1::
 
-        average = (average * n + w) / (n + 1)
+        average = average + (w - average) / (n + 1)     # (average * n + w) / (n + 1)
 
-    so after the first snapshot the average equals the weights. Evaluate or export with it:
-    `assign_average_vars`, `averaged_weights()`, `swap_weights`, and recompute batch-norm
-    statistics for the averaged weights with `recompute_batch_norm`.
+    (computed as a step of 1 / (n + 1) towards w, as torch's ``swa_utils`` does; tfa divided
+    the sum, which rounds differently in the last bit), so after the first snapshot the
+    average equals the weights. Evaluate or export with it: `assign_average_vars`,
+    `averaged_weights()`, `swap_weights`, and recompute batch-norm statistics for the averaged
+    weights with `recompute_batch_norm`.
 
     Args:
         optimizer: the inner optimizer: an instance, a name or a config dict.
@@ -51,13 +53,11 @@ class SWA(AveragedOptimizer):
             ops.greater_equal(since, 0), ops.equal(ops.mod(since, self.average_period), 0)
         )
         count = ops.cast(ops.floor_divide(ops.maximum(since, 0), self.average_period), "float32")
-        return snapshot, {"count": count, "count_plus_one": ops.add(count, 1.0)}
+        return snapshot, {"weight": ops.divide(1.0, ops.add(count, 1.0))}
 
     @staticmethod
-    def _own_rule(k, variables, slots, scalars):
-        average = slots["average"]
-        summed = k.add(k.scale(average, scalars["count"]), variables)
-        return {"average": k.divide(summed, scalars["count_plus_one"])}
+    def _own_rule(k, scalars):
+        k.lerp("average", "variable", scalars["weight"])  # average - (average - w) / (n + 1)
 
     def _own_config(self):
         return {"start_averaging": self.start_averaging, "average_period": self.average_period}

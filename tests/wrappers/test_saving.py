@@ -97,6 +97,7 @@ def trained_and_reloaded(tmp_path_factory):
     return trained, reloaded
 
 
+@pytest.mark.slow  # its fixture trains, saves and reloads in a fresh process (~20 s)
 @pytest.mark.parametrize("kind", KINDS)
 def test_state_reloads_bit_for_bit_and_training_resumes_identically(trained_and_reloaded, kind):
     trained, reloaded = trained_and_reloaded
