@@ -91,7 +91,7 @@ def _load_one(entry_point) -> bool:
             # The plugin's own module is being imported and imported kerasopt_plugins first:
             # its decorator registers the class when the module finishes (provenance noted).
             return True
-        _warn(f"{where} could not be loaded: {type(err).__name__}: {_first_line(err)}")
+        _warn(f"{where} could not be loaded: {type(err).__name__}: {first_line(err)}")
         return False
     if isinstance(target, type) and issubclass(target, keras.optimizers.Optimizer):
         if registry.registered_name(target) is not None:
@@ -99,7 +99,7 @@ def _load_one(entry_point) -> bool:
         try:
             registry.register_optimizer(entry_point.name)(target)
         except (TypeError, ValueError) as err:
-            _warn(f"{where} could not be registered: {_first_line(err)}")
+            _warn(f"{where} could not be registered: {first_line(err)}")
             return False
         return True
     if isinstance(target, type(sys)):
@@ -111,7 +111,8 @@ def _load_one(entry_point) -> bool:
     return False
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message, or its type's name (also the CLI's one-line errors)."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 

@@ -1,6 +1,6 @@
 """The `kerasopt` command: argument parsing and printing; the work is in compare/ and registry.
 
-This module imports only the standard library at the top: `kerasopt --help`, `--version` and
+This module imports only the standard library at the top (and `_entry_points`, which does too): `kerasopt --help`, `--version` and
 bad arguments are answered before the backend is imported (`_startup` parses the command line
 first when this process is the `kerasopt` command).
 
@@ -12,6 +12,7 @@ was finished is written). Anything else is a bug and keeps its traceback (exit 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -20,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+from kerasopt_plugins._entry_points import first_line as _first_line
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -330,11 +333,6 @@ def import_user_module(source: str, item: str):
         raise UsageError(f"{source} {item} failed: {type(err).__name__}: {_first_line(err)}{_where(err)}") from None
     except Exception as err:  # noqa: BLE001 - the user's module: one line naming it
         raise UsageError(f"{source} {item} failed: {type(err).__name__}: {_first_line(err)}{_where(err)}") from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 # -- output helpers -------------------------------------------------------------------------------
@@ -690,15 +688,11 @@ def _is_keras2_file(path: Path, hdf5: bool) -> bool:
 def _load_keras2(path: Path) -> tuple[Any, dict]:
     """A Keras 2 file's model, loaded with `kerasopt_plugins.legacy.load_model` (which writes
     nothing), and `legacy.describe_keras2_file`'s account of the file."""
-    import warnings  # noqa: PLC0415
-
     from kerasopt_plugins import legacy  # noqa: PLC0415
 
     try:
         described = legacy.describe_keras2_file(path)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("always", UserWarning)
+        with _user_warnings() as caught:
             model = legacy.load_model(path)
     except (legacy.Keras2LoadError, legacy.NotAKeras2FileError) as err:  # the user's file
         raise UsageError(_legacy_error(err, "inspect")) from None
@@ -713,6 +707,17 @@ def _legacy_error(err: Exception, command: str) -> str:
     if command == "upgrade":
         options += [f"--optimizer {choice}" for choice in ("fresh", "skip") if f"optimizer={choice!r}" in message]
     return f"{message} (kerasopt {command}: {' or '.join(options)})" if options else message
+
+
+@contextlib.contextmanager
+def _user_warnings():
+    """Record the UserWarnings raised inside (for `_print_warnings`); silence the others."""
+    import warnings  # noqa: PLC0415
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", UserWarning)
+        yield caught
 
 
 def _print_warnings(caught, where: str = "") -> None:
@@ -953,8 +958,6 @@ def _import_hint(optimizer: str | None) -> str:
 
 
 def cmd_upgrade(args) -> int:
-    import warnings  # noqa: PLC0415
-
     source, target = Path(args.source), Path(args.target)
     _check_upgrade_paths(source, target, args.force)
     import keras  # noqa: PLC0415
@@ -962,9 +965,7 @@ def cmd_upgrade(args) -> int:
     from kerasopt_plugins import legacy  # noqa: PLC0415
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("always", UserWarning)
+        with _user_warnings() as caught:
             report = legacy.upgrade(source, target, optimizer=args.optimizer, overwrite=args.force)
     except (legacy.Keras2LoadError, legacy.NotAKeras2FileError) as err:  # the user's file; nothing written
         raise UsageError(_legacy_error(err, "upgrade")) from None

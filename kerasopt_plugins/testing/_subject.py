@@ -17,8 +17,8 @@ from kerasopt_plugins import registry
 #: Keras's backends, in the order the checks run them.
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 
-#: How an IndexedSlices gradient may update (see `Subject.sparse`).
-SPARSE_BEHAVIOURS = ("dense", "lazy")
+#: How an IndexedSlices gradient may update (see `Subject.sparse`): the registry's declaration.
+SPARSE_BEHAVIOURS = registry.SPARSE_BEHAVIOURS
 
 
 class ContractError(AssertionError):
