@@ -339,9 +339,11 @@ def figure_slots(result: ComparisonResult):
                     linthresh = float(magnitudes.max()) / 100
                     ax.set_yscale("symlog", linthresh=linthresh)
                     ax.set_ylim(*_padded(*span))
-                    lo, hi = ax.get_ylim()  # decade ticks, none crowding zero
+                    # decade ticks, none crowding zero: the linear part (|y| < linthresh) takes one
+                    # decade's height around 0, so a tick at >= 2 * linthresh sits >= 1.3 from it
+                    lo, hi = ax.get_ylim()
                     ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
-                    spaced = [t for t in ticks if t == 0 or abs(t) >= 5 * linthresh]
+                    spaced = [t for t in ticks if t == 0 or abs(t) >= 2 * linthresh]
                     ax.set_yticks(spaced if len(spaced) >= 3 else ticks)
                     scale = " (symmetric log scale)"
                 else:

@@ -176,3 +176,18 @@ def test_the_digits_trajectory_tracks_weights_that_move():
     assert [ax.get_ylabel() for ax in fig.axes] == [f"weight {name}" for name in result.tracked]
     loss = figure_loss(result)
     assert "running mean" in loss.axes[0].get_title()
+
+
+def test_symmetric_log_slot_axes_have_no_ticks_crowding_zero():
+    """Momentum of x on the quadratic spans 1e-3..1.5: a symmetric log axis, whose linear part
+    (|y| < linthresh) takes a decade's height around 0. Ticks inside it or just past it (the
+    default +-1e-2 beside 0 at linthresh 0.029) print on top of each other."""
+    result = compare_optimizers(["momentum_sgd:momentum=0.9,learning_rate=0.03"], problem="quadratic")
+    fig = figure_slots(result)
+    symlog = [ax for ax in fig.axes if ax.get_yscale() == "symlog"]
+    assert symlog, "the quadratic's momentum should need a symmetric log axis"
+    for ax in symlog:
+        linthresh = ax.yaxis.get_transform().linthresh
+        ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+        assert 0.0 in ticks and len(ticks) >= 3, ticks
+        assert all(t == 0 or abs(t) >= 2 * linthresh for t in ticks), (linthresh, ticks)
