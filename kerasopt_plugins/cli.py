@@ -969,8 +969,7 @@ def cmd_upgrade(args) -> int:
             report = legacy.upgrade(source, target, optimizer=args.optimizer, overwrite=args.force)
     except (legacy.Keras2LoadError, legacy.NotAKeras2FileError) as err:  # the user's file; nothing written
         raise UsageError(_legacy_error(err, "upgrade")) from None
-    described = legacy.describe_keras2_file(source)
-    saved = [n for key in ("loss", "metrics") for n in _loss_metric_names(described.get(key))]
+    saved = [n for key in ("loss", "metrics") for n in _loss_metric_names(report.get(key))]
     written = _keras3_compile_names(target)
     report["renamed"] = _renamed(saved, written) if written else {}
     _print_warnings(caught)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import numbers
 import os
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import keras
 from kerasopt_plugins.callbacks import _live, _sinks
 from kerasopt_plugins.callbacks._slots import may_skip_steps, unwrap
 from kerasopt_plugins.optimizers import _keras_compat
+from kerasopt_plugins.optimizers._checks import check_integer
 
 logger = logging.getLogger("kerasopt_plugins.callbacks")
 
@@ -29,13 +29,7 @@ SHARED_MAX = 32
 
 
 def check_int(owner: str, name: str, value: Any, low: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        kind = "an int or None" if allow_none else "an int"
-        raise TypeError(f"{owner}: argument {name!r} must be {kind}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{owner}: argument {name!r} must be >= {low}, got {value!r}")
+    check_integer(name, value, low=low, allow_none=allow_none, owner=owner)
 
 
 class StepLogger(keras.callbacks.Callback):

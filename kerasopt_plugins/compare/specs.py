@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import keras
 
+from kerasopt_plugins.optimizers._checks import BASE_OPTIONS
 from kerasopt_plugins.wrappers import OptimizerWrapper
 
 __all__ = [
@@ -206,22 +207,6 @@ def wrapper_class(name: str) -> type | None:
 
 # -- argument values, checked before anything is built ------------------------------------------
 
-#: Keras's base options (every optimizer takes them through its constructor or **kwargs) and
-#: the kind of value each takes; their defaults are None, so the kind cannot be read off them.
-BASE_OPTIONS = {
-    "weight_decay": "number",
-    "clipnorm": "number",
-    "clipvalue": "number",
-    "global_clipnorm": "number",
-    "ema_momentum": "number",
-    "loss_scale_factor": "number",
-    "ema_overwrite_frequency": "int",
-    "gradient_accumulation_steps": "int",
-    "use_ema": "bool",
-    "name": "str",
-}
-
-
 def optimizer_class(name: str) -> type | None:
     """The class a spec's last level names: a registered optimizer's or a Keras built-in's."""
     from kerasopt_plugins.registry import UnknownOptimizerError, optimizer_info  # noqa: PLC0415
@@ -296,7 +281,7 @@ def check_arguments(cls: type, hyper: dict[str, Any], spec: str, level: str | No
         if key == "learning_rate":
             wanted = "number" if value is not None or default is not None else "none"
         elif key in BASE_OPTIONS and default is None:
-            wanted = BASE_OPTIONS[key]
+            wanted = BASE_OPTIONS[key].kind
         elif isinstance(default, bool):
             wanted = "bool"
         elif isinstance(default, int):

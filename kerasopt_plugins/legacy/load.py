@@ -766,6 +766,8 @@ def _load(filepath, custom_objects, compile, safe_mode, optimizer) -> _Loaded:
         "iterations": None,
         "slots": {},
         "not_restored": {},
+        "loss": (file.compile_config or {}).get("loss"),
+        "metrics": (file.compile_config or {}).get("metrics"),
     }
     model_config, fixes = fixed_model_config(file.model_config)
     report["model_config_fixes"] = fixes
@@ -898,8 +900,9 @@ def upgrade(source, target, *, custom_objects=None, optimizer="restore", safe_mo
     Returns:
         what was loaded and written: ``source``, ``target``, ``format``, ``keras_version``,
         ``optimizer_in_file`` (the Keras 2 class name), ``optimizer`` (the Keras 3 classes,
-        outermost first), ``state`` ("restored", "fresh (...)", "skipped", ...), ``iterations``
-        and ``slots`` (Keras 2 slot name -> Keras 3 slot name).
+        outermost first), ``state`` ("restored", "fresh (...)", "skipped", ...), ``iterations``,
+        ``slots`` (Keras 2 slot name -> Keras 3 slot name), ``loss`` and ``metrics`` (the Keras
+        2 file's, as saved, as `describe_keras2_file` gives them).
 
     Raises:
         FileExistsError: `target` exists and `overwrite` is False.

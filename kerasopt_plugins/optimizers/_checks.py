@@ -4,8 +4,9 @@
 constructor call of a construction (the one the user made) does the work, once: it resolves
 ``lr=``, checks every argument the caller passed against the annotation of the constructor in
 the MRO that names it (typeguard), runs the constructors, and then reports any argument that
-`get_config` could not read back. `check_number` and `check_learning_rate` are what
-constructors call for the value checks (bounds, finiteness) that a type cannot express.
+`get_config` could not read back. `check_number`, `check_integer` and `check_learning_rate`
+are what constructors call for the value checks (bounds, finiteness) that a type cannot express;
+`BASE_OPTIONS` is the one table of Keras's base options and the kind of value each takes.
 """
 
 from __future__ import annotations
@@ -19,13 +20,21 @@ import threading
 import types
 import typing
 import weakref
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 from keras.optimizers.schedules import LearningRateSchedule
 
 from kerasopt_plugins.registry import hyperparameter_defaults, note_range, own_constructors
 
-__all__ = ["check_epsilon", "check_learning_rate", "check_number", "with_type_checks"]
+__all__ = [
+    "BASE_OPTIONS",
+    "BaseOption",
+    "check_epsilon",
+    "check_integer",
+    "check_learning_rate",
+    "check_number",
+    "with_type_checks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +47,23 @@ def check_number(
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
+    owner: str | None = None,
 ) -> float:
     """Return `value` as a float after checking it is a finite number inside the bounds.
+
+    `owner` (a class name), when given, starts the message: ``"Lookahead: slow_step_size ..."``.
 
     Raises:
         TypeError: `value` is not a real number (a bool is refused too).
         ValueError: it is NaN, infinite or out of bounds; the message names `name` and `value`.
     """
     note_range(name, low, high, low_open, high_open)  # OptimizerInfo.hyperparameter_ranges
+    where = "" if owner is None else f"{owner}: "
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+        raise TypeError(f"{where}{name} must be a real number, got {value!r} of type {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise ValueError(f"{where}{name} must be a finite number, got {value!r}")
     too_low = low is not None and (number <= low if low_open else number < low)
     too_high = high is not None and (number >= high if high_open else number > high)
     if too_low or too_high:
@@ -58,8 +71,70 @@ def check_number(
         right = ")" if high_open or high is None else "]"
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+        raise ValueError(f"{where}{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
     return number
+
+
+def check_integer(
+    name: str,
+    value: Any,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    allow_none: bool = False,
+    owner: str | None = None,
+) -> Any:
+    """Return `value` unchanged after checking it is an integer in ``[low, high]``.
+
+    An int or a NumPy integer passes as it is (nothing the user wrote is altered); None passes
+    where `allow_none`. `owner` (a class name), when given, starts the message.
+
+    Raises:
+        TypeError: `value` is not an integer: a bool, a float (``2.0`` too) or a str is refused.
+        ValueError: it is out of bounds; the message names `name` and `value`.
+    """
+    note_range(name, low, high, False, False)  # OptimizerInfo.hyperparameter_ranges
+    if value is None and allow_none:
+        return value
+    where = "" if owner is None else f"{owner}: "
+    or_none = " or None" if allow_none else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where}{name} must be an int{or_none}, got {value!r} of type {type(value).__name__}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            wanted = f">= {low}"
+        elif low is None:
+            wanted = f"<= {high}"
+        else:
+            wanted = f"in [{low}, {high}]"
+        raise ValueError(f"{where}{name} must be an int {wanted}{or_none}, got {value!r}")
+    return value
+
+
+class BaseOption(typing.NamedTuple):
+    """One of Keras's base options: the kind of value it takes and, for a number, its bounds."""
+
+    kind: str  # "number", "int", "bool" or "str"
+    bounds: Mapping[str, Any] = types.MappingProxyType({})  # check_number's / check_integer's
+
+
+#: Keras's base options, which every optimizer takes (through its constructor or **kwargs). Read
+#: by `PluginOptimizer`'s construction check and by `kerasopt compare`'s check of a spec before
+#: anything is built (Keras's built-ins too; their defaults are None, so the kind cannot be read
+#: off them). Keras 3 stores the numbers unchecked (`clipvalue="abc"` failed only at the first
+#: training step); Keras 2's OptimizerV2 refused a negative clip value too.
+BASE_OPTIONS: Mapping[str, BaseOption] = types.MappingProxyType({
+    "clipnorm": BaseOption("number", {"low": 0.0}),
+    "clipvalue": BaseOption("number", {"low": 0.0}),
+    "global_clipnorm": BaseOption("number", {"low": 0.0}),
+    "weight_decay": BaseOption("number", {"low": 0.0}),
+    "ema_momentum": BaseOption("number", {"low": 0.0, "high": 1.0}),
+    "loss_scale_factor": BaseOption("number", {"low": 0.0, "low_open": True}),
+    "ema_overwrite_frequency": BaseOption("int"),  # Keras checks the range of these two
+    "gradient_accumulation_steps": BaseOption("int"),
+    "use_ema": BaseOption("bool"),
+    "name": BaseOption("str"),
+})
 
 
 def check_epsilon(value: Any, name: str = "epsilon") -> float:

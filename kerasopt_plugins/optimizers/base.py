@@ -18,6 +18,8 @@ from keras.optimizers.schedules import LearningRateSchedule
 
 from kerasopt_plugins.optimizers import _keras_compat
 from kerasopt_plugins.optimizers._checks import (
+    BASE_OPTIONS,
+    check_integer,
     check_learning_rate,
     check_number,
     with_type_checks,
@@ -62,32 +64,18 @@ _KERAS_OPTIONS = _keras_options()
 _KERAS_CONFIG_KEYS = _KERAS_OPTIONS | {"learning_rate"}
 _KERAS_LEARNING_RATE = keras.optimizers.Optimizer.learning_rate  # the property object
 
-# Keras's base options that take numbers, with their bounds (Keras 2's OptimizerV2 refused a
-# negative clip value too). Keras 3 stores them unchecked: `clipvalue="abc"` failed only at the
-# first training step, after the model was built and compiled.
-_BASE_NUMBERS: dict[str, dict[str, Any]] = {
-    "clipnorm": {"low": 0.0},
-    "clipvalue": {"low": 0.0},
-    "global_clipnorm": {"low": 0.0},
-    "weight_decay": {"low": 0.0},
-    "ema_momentum": {"low": 0.0, "high": 1.0},
-    "loss_scale_factor": {"low": 0.0, "low_open": True},
-}
-_BASE_INTEGERS = ("ema_overwrite_frequency", "gradient_accumulation_steps")  # Keras checks the range
-
-
 def _check_base_options(options: Mapping[str, Any]) -> None:
-    """Refuse a base option of the wrong kind or out of range, naming it and the value."""
-    for key, bounds in _BASE_NUMBERS.items():
-        if options.get(key) is not None:
-            check_number(key, options[key], **bounds)
-    for key in _BASE_INTEGERS:
+    """Refuse a base option of the wrong kind or out of range (`BASE_OPTIONS`), naming it and the value."""
+    for key, (kind, bounds) in BASE_OPTIONS.items():
         value = options.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-            raise TypeError(f"{key} must be an integer or None, got {value!r} of type {type(value).__name__}")
-    use_ema = options.get("use_ema", False)
-    if not isinstance(use_ema, bool):
-        raise TypeError(f"use_ema must be True or False, got {use_ema!r} of type {type(use_ema).__name__}")
+        if kind == "number" and value is not None:
+            check_number(key, value, **bounds)
+        elif kind == "int":
+            check_integer(key, value, allow_none=True, **bounds)
+        elif kind == "bool" and key in options and not isinstance(value, bool):
+            raise TypeError(f"{key} must be True or False, got {value!r} of type {type(value).__name__}")
+        elif kind == "str" and value is not None and not isinstance(value, str):
+            raise TypeError(f"{key} must be a str or None, got {value!r} of type {type(value).__name__}")
 
 
 class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):

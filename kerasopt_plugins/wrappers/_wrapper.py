@@ -12,7 +12,6 @@ gradient_accumulation_steps, use_ema, ...) belong on the inner optimizer.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Mapping
 
 import keras
@@ -53,18 +52,6 @@ def resolve_optimizer(owner: str, optimizer: Any, custom_objects=None) -> keras.
         f"{owner}: optimizer must be a keras.optimizers.Optimizer, a name or a config dict, "
         f"got {optimizer!r}"
     )
-
-
-def check_int(owner: str, name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def check_real(owner: str, name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
-        raise ValueError(f"{owner}: {name} must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
 
 
 def _value_now(variable) -> Any:

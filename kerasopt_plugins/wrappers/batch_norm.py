@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Iterable
 
 import keras
@@ -10,6 +9,7 @@ import numpy as np
 from keras import ops
 
 from kerasopt_plugins.optimizers import _keras_compat
+from kerasopt_plugins.optimizers._checks import check_integer
 
 
 def _batches(data: Any, batch_size: int) -> Iterable:
@@ -42,10 +42,8 @@ def recompute_batch_norm(model: keras.Model, data: Any, *, batch_size: int = 32,
             recompute_batch_norm(model, x_train)
             model.evaluate(x_test, y_test)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"recompute_batch_norm: batch_size must be an int >= 1, got {batch_size!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1):
-        raise ValueError(f"recompute_batch_norm: steps must be an int >= 1 or None, got {steps!r}")
+    check_integer("batch_size", batch_size, low=1, owner="recompute_batch_norm")
+    check_integer("steps", steps, low=1, allow_none=True, owner="recompute_batch_norm")
     layers = [
         layer for layer in _keras_compat.all_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization)

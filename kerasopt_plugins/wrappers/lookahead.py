@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from keras import ops
 
-from kerasopt_plugins.wrappers._wrapper import OptimizerWrapper, check_int, check_real
+from kerasopt_plugins.optimizers._checks import check_integer, check_number
+from kerasopt_plugins.wrappers._wrapper import OptimizerWrapper
 
 
 class Lookahead(OptimizerWrapper):
@@ -41,8 +42,8 @@ class Lookahead(OptimizerWrapper):
     own_step_writes = ("slow", "variable")
 
     def __init__(self, optimizer, sync_period: int = 6, slow_step_size: float = 0.5, name=None, **kwargs):
-        sync_period = check_int("Lookahead", "sync_period", sync_period, 1)
-        slow_step_size = check_real("Lookahead", "slow_step_size", slow_step_size, 0.0, 1.0)
+        sync_period = check_integer("sync_period", sync_period, low=1, owner="Lookahead")
+        slow_step_size = check_number("slow_step_size", slow_step_size, low=0.0, high=1.0, owner="Lookahead")
         super().__init__(optimizer, name=name, **kwargs)
         self.sync_period = sync_period
         self.slow_step_size = slow_step_size

@@ -6,8 +6,8 @@ import numbers
 
 from keras import ops
 
+from kerasopt_plugins.optimizers._checks import check_integer, check_number
 from kerasopt_plugins.wrappers._averaged import AveragedOptimizer
-from kerasopt_plugins.wrappers._wrapper import check_int, check_real
 
 
 class MovingAverage(AveragedOptimizer):
@@ -54,12 +54,15 @@ class MovingAverage(AveragedOptimizer):
         name=None,
         **kwargs,
     ):
-        average_decay = check_real("MovingAverage", "average_decay", average_decay, 0.0, 1.0)
-        if num_updates is not None:
-            num_updates = check_int("MovingAverage", "num_updates", num_updates, 0)
-        start_step = check_int("MovingAverage", "start_step", start_step, 0)
-        if not isinstance(dynamic_decay, (bool, numbers.Integral)) or dynamic_decay not in (0, 1):
-            raise ValueError(f"MovingAverage: dynamic_decay must be a bool, got {dynamic_decay!r}")
+        owner = "MovingAverage"
+        average_decay = check_number("average_decay", average_decay, low=0.0, high=1.0, owner=owner)
+        num_updates = check_integer("num_updates", num_updates, low=0, allow_none=True, owner=owner)
+        start_step = check_integer("start_step", start_step, low=0, owner=owner)
+        if not isinstance(dynamic_decay, (bool, numbers.Integral)):  # tfa took 0 and 1 too
+            kind = type(dynamic_decay).__name__
+            raise TypeError(f"{owner}: dynamic_decay must be a bool, got {dynamic_decay!r} of type {kind}")
+        if dynamic_decay not in (0, 1):
+            raise ValueError(f"{owner}: dynamic_decay must be a bool, got {dynamic_decay!r}")
         super().__init__(optimizer, name=name, **kwargs)
         self.average_decay = average_decay
         self.num_updates = num_updates

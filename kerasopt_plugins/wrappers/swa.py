@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from keras import ops
 
+from kerasopt_plugins.optimizers._checks import check_integer
 from kerasopt_plugins.wrappers._averaged import AveragedOptimizer
-from kerasopt_plugins.wrappers._wrapper import check_int
 
 
 class SWA(AveragedOptimizer):
@@ -41,8 +41,8 @@ class SWA(AveragedOptimizer):
     wrapper_name = "swa"
 
     def __init__(self, optimizer, start_averaging: int = 0, average_period: int = 10, name=None, **kwargs):
-        start_averaging = check_int("SWA", "start_averaging", start_averaging, 0)
-        average_period = check_int("SWA", "average_period", average_period, 1)
+        start_averaging = check_integer("start_averaging", start_averaging, low=0, owner="SWA")
+        average_period = check_integer("average_period", average_period, low=1, owner="SWA")
         super().__init__(optimizer, name=name, **kwargs)
         self.start_averaging = start_averaging
         self.average_period = average_period

@@ -17,6 +17,7 @@ import pathlib
 import keras
 import numpy as np
 import pytest
+from tfa_cases import gradient, history_for_backend
 
 import kerasopt_plugins
 from kerasopt_plugins.optimizers.base import deserialize_schedule
@@ -35,29 +36,6 @@ def _cases(kind: str):
 
 
 OPTIMIZER_CASES = list(_cases("optimizer"))
-
-
-def gradient(grad, dense_shape):
-    """A case's gradient for this backend: IndexedSlices on TensorFlow, else summed dense."""
-    if not isinstance(grad, dict):
-        return np.asarray(grad, np.float32)
-    values = np.asarray(grad["values"], np.float32)
-    indices = np.asarray(grad["indices"], np.int64)
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return tf.IndexedSlices(
-            tf.constant(values), tf.constant(indices), tf.constant(dense_shape, tf.int64)
-        )
-    dense = np.zeros(dense_shape, np.float32)
-    np.add.at(dense, indices, values)
-    return dense
-
-
-def history_for_backend(case):
-    if case["problem"]["kind"] == "sparse" and BACKEND != "tensorflow":
-        return case["dense_history"]
-    return case["history"]
 
 
 def port_class(data):

@@ -83,7 +83,7 @@ def test_every_n_and_bad_arguments():
     logger = LearningRateLogger(every=5)
     fit(keras.optimizers.SGD(0.1), [logger])
     assert [r["iteration"] for r in logger.records] == [5, 10]
-    with pytest.raises(ValueError, match=r"'every' must be >= 1, got -1"):
+    with pytest.raises(ValueError, match=r"LearningRateLogger: every must be an int >= 1, got -1"):
         LearningRateLogger(every=-1)
     with pytest.raises(TypeError, match=r"'path' must be a str or path, got int"):
         LearningRateLogger(path=3)

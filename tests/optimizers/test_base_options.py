@@ -8,11 +8,16 @@ accumulation applies the mean of N gradients every N-th step; EMA follows each s
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
 
 from kerasopt_plugins import MomentumSGD
+from kerasopt_plugins.compare import specs
+from kerasopt_plugins.optimizers import _checks, base
+from kerasopt_plugins.optimizers._checks import check_integer
 
 LR, BETA, DECAY, STEPS = 0.1, 0.9, 0.01, 12
 SHAPES = [(3, 4), (4,)]
@@ -122,9 +127,11 @@ def test_ema_of_weights():
     ({"weight_decay": "0.1"}, TypeError, "weight_decay must be a real number, got '0.1'"),
     ({"ema_momentum": 1.5, "use_ema": True}, ValueError, r"ema_momentum must be in \[0, 1\], got 1.5"),
     ({"loss_scale_factor": 0.0}, ValueError, r"loss_scale_factor must be in \(0, inf\), got 0.0"),
-    ({"gradient_accumulation_steps": 2.5}, TypeError, "gradient_accumulation_steps must be an integer or None, got 2.5"),
-    ({"ema_overwrite_frequency": "10", "use_ema": True}, TypeError, "ema_overwrite_frequency must be an integer"),
+    ({"gradient_accumulation_steps": 2.5}, TypeError, "gradient_accumulation_steps must be an int or None, got 2.5 of type float"),
+    ({"gradient_accumulation_steps": True}, TypeError, "gradient_accumulation_steps must be an int or None, got True of type bool"),
+    ({"ema_overwrite_frequency": "10", "use_ema": True}, TypeError, "ema_overwrite_frequency must be an int or None, got '10' of type str"),
     ({"use_ema": "yes"}, TypeError, "use_ema must be True or False, got 'yes'"),
+    ({"name": 3}, TypeError, "name must be a str or None, got 3 of type int"),
 ])
 def test_a_bad_base_option_is_refused_at_construction(options, error, message):
     # Keras 3 stores these unchecked; unchecked, clipvalue="abc" failed only at the first step
@@ -138,3 +145,55 @@ def test_good_base_options_are_kept_as_given():
     config = optimizer.get_config()
     assert (config["clipvalue"], config["gradient_accumulation_steps"], config["ema_momentum"]) == (1, 3, 0.5)
     assert type(config["clipvalue"]) is int
+
+
+def test_the_cli_checks_the_base_options_from_the_same_table():
+    assert specs.BASE_OPTIONS is _checks.BASE_OPTIONS is base.BASE_OPTIONS
+    # every option of the table is one Keras's base constructor takes; a Keras release that adds
+    # one shows here (jit_compile's kind is read off its default, True)
+    assert set(_checks.BASE_OPTIONS) <= base._KERAS_OPTIONS
+    assert base._KERAS_OPTIONS - set(_checks.BASE_OPTIONS) <= {"jit_compile"}
+
+
+# -- check_integer: the integer check of constructors, wrappers and callbacks -------------------
+
+
+@pytest.mark.parametrize("value", [0, 7, np.int64(7), np.int32(-3), np.uint8(200)])
+def test_check_integer_returns_an_integer_unchanged(value):
+    got = check_integer("steps", value)
+    assert got is value
+
+
+@pytest.mark.parametrize("value, kind", [
+    (True, "bool"), (np.bool_(True), "bool"), ("3", "str"), (3.0, "float"), (np.float32(3.0), "float32"),
+    (None, "NoneType"), ([3], "list"),
+])
+def test_check_integer_refuses_a_non_integer_with_a_type_error(value, kind):
+    with pytest.raises(TypeError, match=rf"^steps must be an int, got {re.escape(repr(value))} of type {kind}$"):
+        check_integer("steps", value)
+
+
+def test_check_integer_allows_none_only_when_asked():
+    assert check_integer("steps", None, low=1, allow_none=True) is None
+    with pytest.raises(TypeError, match=r"^steps must be an int or None, got 'x' of type str$"):
+        check_integer("steps", "x", allow_none=True)
+    with pytest.raises(ValueError, match=r"^steps must be an int >= 1 or None, got 0$"):
+        check_integer("steps", 0, low=1, allow_none=True)
+
+
+@pytest.mark.parametrize("value, bounds, message", [
+    (0, {"low": 1}, r"steps must be an int >= 1, got 0"),
+    (np.int64(-1), {"low": 0}, r"steps must be an int >= 0, got np.int64\(-1\)"),
+    (11, {"high": 10}, r"steps must be an int <= 10, got 11"),
+    (11, {"low": 1, "high": 10}, r"steps must be an int in \[1, 10\], got 11"),
+    (0, {"low": 1, "high": 10}, r"steps must be an int in \[1, 10\], got 0"),
+])
+def test_check_integer_refuses_a_value_out_of_range(value, bounds, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        check_integer("steps", value, **bounds)
+    with pytest.raises(ValueError, match=f"^Lookahead: {message}$"):
+        check_integer("steps", value, owner="Lookahead", **bounds)
+
+
+def test_check_integer_accepts_its_bounds():
+    assert [check_integer("steps", v, low=1, high=3) for v in (1, 2, 3)] == [1, 2, 3]

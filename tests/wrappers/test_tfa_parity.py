@@ -22,6 +22,7 @@ import pathlib
 import keras
 import numpy as np
 import pytest
+from tfa_cases import gradient, history_for_backend
 
 from kerasopt_plugins.addons import optimizers as addons_optimizers
 from kerasopt_plugins.callbacks._slots import find_slots
@@ -113,29 +114,6 @@ BUILDS = {"from_tfa_config": from_tfa_config, "from_spec": from_spec}
 
 # -- replaying -----------------------------------------------------------------------------
 
-def gradient(grad, dense_shape):
-    """A case's gradient for this backend: IndexedSlices on TensorFlow, else summed dense."""
-    if not isinstance(grad, dict):
-        return keras.ops.convert_to_tensor(np.asarray(grad, np.float32))
-    values = np.asarray(grad["values"], np.float32)
-    indices = np.asarray(grad["indices"], np.int64)
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return tf.IndexedSlices(
-            tf.constant(values), tf.constant(indices), tf.constant(dense_shape, tf.int64)
-        )
-    dense = np.zeros(dense_shape, np.float32)
-    np.add.at(dense, indices, values)
-    return keras.ops.convert_to_tensor(dense)
-
-
-def history_for_backend(case):
-    if case["problem"]["kind"] == "sparse" and BACKEND != "tensorflow":
-        return case["dense_history"]
-    return case["history"]
-
-
 def as_int(value):
     return int(keras.ops.convert_to_numpy(value))
 
@@ -159,7 +137,7 @@ def replay(optimizer, data, case):
         )
 
     for step, (grads, expected) in enumerate(zip(problem["grads"], history_for_backend(case)), 1):
-        optimizer.apply([gradient(grads[n], problem.get("dense_shape")) for n in names], var_list)
+        optimizer.apply([gradient(grads[n], problem.get("dense_shape"), as_tensor=True) for n in names], var_list)
         for n in names:
             close(variables[n], expected["variables"][n], f"variable {n!r}", step)
         for slot, per_variable in expected["slots"].items():

@@ -117,14 +117,14 @@ def test_the_average_starts_from_the_initial_weights():
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: Lookahead("sgd", sync_period=0), r"sync_period must be an int >= 1, got 0"),
-        (lambda: Lookahead("sgd", sync_period=2.0), r"sync_period must be an int >= 1, got 2.0"),
-        (lambda: Lookahead("sgd", slow_step_size=1.5), r"slow_step_size must be a number in \[0.0, 1.0\], got 1.5"),
-        (lambda: SWA("sgd", start_averaging=-1), r"start_averaging must be an int >= 0, got -1"),
-        (lambda: SWA("sgd", average_period=0), r"average_period must be an int >= 1, got 0"),
-        (lambda: MovingAverage("sgd", average_decay=-0.1), r"average_decay must be a number in \[0.0, 1.0\], got -0.1"),
-        (lambda: MovingAverage("sgd", num_updates=-2), r"num_updates must be an int >= 0, got -2"),
-        (lambda: MovingAverage("sgd", dynamic_decay="yes"), r"dynamic_decay must be a bool, got 'yes'"),
+        (lambda: Lookahead("sgd", sync_period=0), r"^Lookahead: sync_period must be an int >= 1, got 0$"),
+        (lambda: Lookahead("sgd", slow_step_size=1.5), r"^Lookahead: slow_step_size must be in \[0, 1\], got 1.5$"),
+        (lambda: Lookahead("sgd", slow_step_size=float("nan")), r"^Lookahead: slow_step_size must be a finite number, got nan$"),
+        (lambda: SWA("sgd", start_averaging=-1), r"^SWA: start_averaging must be an int >= 0, got -1$"),
+        (lambda: SWA("sgd", average_period=0), r"^SWA: average_period must be an int >= 1, got 0$"),
+        (lambda: MovingAverage("sgd", average_decay=-0.1), r"^MovingAverage: average_decay must be in \[0, 1\], got -0.1$"),
+        (lambda: MovingAverage("sgd", num_updates=-2), r"^MovingAverage: num_updates must be an int >= 0 or None, got -2$"),
+        (lambda: MovingAverage("sgd", dynamic_decay=2), r"^MovingAverage: dynamic_decay must be a bool, got 2$"),
         (lambda: Lookahead("sgd", clipnorm=1.0), r"clipnorm=1.0 belongs on the inner optimizer"),
         (lambda: SWA("sgd", gradient_accumulation_steps=2), r"gradient_accumulation_steps=2 belongs on the inner"),
     ],
@@ -132,6 +132,36 @@ def test_the_average_starts_from_the_initial_weights():
 def test_bad_arguments_are_refused_at_construction(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Lookahead("sgd", slow_step_size="abc"), r"^Lookahead: slow_step_size must be a real number, got 'abc' of type str$"),
+        (lambda: Lookahead("sgd", sync_period="5"), r"^Lookahead: sync_period must be an int, got '5' of type str$"),
+        (lambda: Lookahead("sgd", sync_period=2.0), r"^Lookahead: sync_period must be an int, got 2.0 of type float$"),
+        (lambda: Lookahead("sgd", sync_period=True), r"^Lookahead: sync_period must be an int, got True of type bool$"),
+        (lambda: SWA("sgd", average_period="10"), r"^SWA: average_period must be an int, got '10' of type str$"),
+        (lambda: MovingAverage("sgd", average_decay=True), r"^MovingAverage: average_decay must be a real number, got True of type bool$"),
+        (lambda: MovingAverage("sgd", num_updates="5"), r"^MovingAverage: num_updates must be an int or None, got '5' of type str$"),
+        (lambda: MovingAverage("sgd", dynamic_decay="yes"), r"^MovingAverage: dynamic_decay must be a bool, got 'yes' of type str$"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_a_type_error(make, match):
+    # a string, a float where an int is meant, a bool where a number is meant: TypeError, as
+    # check_number and check_integer raise for an optimizer's own arguments
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+def test_integer_arguments_are_kept_as_given():
+    optimizer = Lookahead("sgd", sync_period=np.int64(5), slow_step_size=np.float32(0.25))
+    assert optimizer.sync_period == 5 and type(optimizer.sync_period) is np.int64
+    assert optimizer.slow_step_size == 0.25 and type(optimizer.slow_step_size) is float
+    assert json.loads(json.dumps(keras.saving.serialize_keras_object(optimizer)))["config"]["sync_period"] == 5
+    swa = SWA("sgd", start_averaging=np.int32(3), average_period=np.uint8(2))
+    assert (swa.start_averaging, swa.average_period) == (3, 2)
+    assert MovingAverage("sgd", num_updates=None).num_updates is None
 
 
 def test_an_inner_optimizer_of_another_type_is_refused():
