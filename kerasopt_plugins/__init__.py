@@ -16,6 +16,7 @@ from kerasopt_plugins.optimizers import (  # noqa: E402
     MomentumSGD,
     PluginOptimizer,
     VanillaSGD,
+    check_integer,
     check_number,
 )
 from kerasopt_plugins import schedules  # noqa: E402,F401  (registers the schedules)
@@ -47,6 +48,7 @@ __all__ = [
     "UnknownOptimizerError",
     "VanillaSGD",
     "__version__",
+    "check_integer",
     "check_number",
     "get_optimizer",
     "list_optimizers",

@@ -235,7 +235,7 @@ _RANGE_LOG: contextvars.ContextVar[list | None] = contextvars.ContextVar("keraso
 
 
 def note_range(name: str, low: float | None, high: float | None, low_open: bool, high_open: bool) -> None:
-    """Called by `check_number` (optimizers/_checks.py): while `_probe` constructs an optimizer,
+    """Called by `check_number` and `check_integer` (optimizers/_checks.py): while `_probe` constructs an optimizer,
     each checked argument's bounds are noted; otherwise this does nothing."""
     log = _RANGE_LOG.get()
     if log is not None:

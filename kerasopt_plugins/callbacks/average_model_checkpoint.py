@@ -38,10 +38,11 @@ class AverageModelCheckpoint(keras.callbacks.ModelCheckpoint):
         monitor: default ``"average_val_loss"`` with `validation_data`, else ``"val_loss"``.
         **kwargs: the rest of `ModelCheckpoint`'s arguments. `save_freq` must be "epoch".
 
-    Example::
-
+    Example:
+        ```python
         model.fit(x, y, validation_data=(xv, yv), callbacks=[
             AverageModelCheckpoint(False, "best.keras", validation_data=(xv, yv), save_best_only=True)])
+        ```
     """
 
     def __init__(self, update_weights: bool, filepath, validation_data=None, monitor: str | None = None, **kwargs):

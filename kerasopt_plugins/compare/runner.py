@@ -15,6 +15,7 @@ import numpy as np
 from kerasopt_plugins.callbacks import find_slots, levels, unwrap
 from kerasopt_plugins.compare import specs
 from kerasopt_plugins.compare.problems import AnalyticProblem, ModelProblem, get_problem
+from kerasopt_plugins.optimizers import check_integer
 from kerasopt_plugins.registry import (
     UnknownOptimizerError,
     get_optimizer,
@@ -331,8 +332,7 @@ def compare_optimizers(
     steps = spec.steps if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}")
+    check_integer("seed", seed)
     if learning_rate is not None:
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0 \
                 or not math.isfinite(learning_rate):

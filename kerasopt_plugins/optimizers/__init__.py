@@ -13,6 +13,7 @@ from kerasopt_plugins.optimizers import (  # noqa: F401  (registers them; tfa na
     sgdw,
     yogi,
 )
+from kerasopt_plugins.optimizers._checks import check_integer
 from kerasopt_plugins.optimizers.base import LearningRate, PluginOptimizer, check_number
 from kerasopt_plugins.optimizers.cmomentum_sgd import CMomentumSGD
 from kerasopt_plugins.optimizers.momentum_sgd import MomentumSGD
@@ -24,5 +25,6 @@ __all__ = [
     "MomentumSGD",
     "PluginOptimizer",
     "VanillaSGD",
+    "check_integer",
     "check_number",
 ]

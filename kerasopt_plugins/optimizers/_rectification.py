@@ -45,7 +45,7 @@ import keras
 from keras import ops
 
 from kerasopt_plugins.optimizers import _decoupled_decay, _sparse
-from kerasopt_plugins.optimizers._checks import check_epsilon, check_number
+from kerasopt_plugins.optimizers._checks import check_epsilon, check_integer, check_number
 
 __all__ = [
     "Coefficients",
@@ -71,8 +71,7 @@ def check_arguments(
 ) -> dict[str, Any]:
     """The two constructors' shared arguments, checked, by name (tfa checked none of them;
     it silently replaced ``epsilon=0`` with 1e-7, which `check_epsilon` refuses, saying so)."""
-    if total_steps < 0:  # an int: the constructor's annotation is checked
-        raise ValueError(f"total_steps must be an int >= 0, got {total_steps!r}")
+    check_integer("total_steps", total_steps, low=0)
     sma_threshold = check_number("sma_threshold", sma_threshold)
     if sma_threshold < 4.0:
         raise ValueError(

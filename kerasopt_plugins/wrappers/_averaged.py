@@ -63,10 +63,12 @@ class AveragedOptimizer(OptimizerWrapper):
         """Within the block the variables hold their averages; after it, exactly their values
         from before (also when the block raises).
 
-        `var_list` defaults to every variable this optimizer trains. Example::
+        `var_list` defaults to every variable this optimizer trains. For example:
 
-            with optimizer.averaged_weights():
-                model.evaluate(x_test, y_test)
+        ```python
+        with optimizer.averaged_weights():
+            model.evaluate(x_test, y_test)
+        ```
         """
         pairs = self._averages_of(list(self._trainable_variables if var_list is None else var_list))
         saved = [_copy(variable) for variable, _ in pairs]

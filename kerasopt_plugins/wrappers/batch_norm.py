@@ -36,11 +36,12 @@ def recompute_batch_norm(model: keras.Model, data: Any, *, batch_size: int = 32,
         batch_size: for an array. Default 32.
         steps: at most this many batches (default: all).
 
-    Example::
-
+    Example:
+        ```python
         with optimizer.averaged_weights():
             recompute_batch_norm(model, x_train)
             model.evaluate(x_test, y_test)
+        ```
     """
     check_integer("batch_size", batch_size, low=1, owner="recompute_batch_norm")
     check_integer("steps", steps, low=1, allow_none=True, owner="recompute_batch_norm")

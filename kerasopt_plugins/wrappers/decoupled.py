@@ -94,10 +94,11 @@ def extend_with_decoupled_weight_decay(base_optimizer: type) -> type:
     saved model loads without any call); for your own optimizer class, call this at import
     time of the module that defines it, before loading a model that uses it.
 
-    Example::
-
+    Example:
+        ```python
         AdamW = extend_with_decoupled_weight_decay(keras.optimizers.Adam)
         optimizer = AdamW(weight_decay=1e-4, learning_rate=1e-3)
+        ```
     """
     if not isinstance(base_optimizer, type) or not issubclass(base_optimizer, keras.optimizers.Optimizer):
         raise TypeError(

@@ -33,12 +33,13 @@ class MovingAverage(AveragedOptimizer):
         dynamic_decay: lower the decay early on (bool). Default False.
         name: default "MovingAverage".
 
-    Example::
-
+    Example:
+        ```python
         optimizer = MovingAverage(keras.optimizers.Adam(1e-3), average_decay=0.999)
         ...
         with optimizer.averaged_weights():
             model.evaluate(x_test, y_test)
+        ```
     """
 
     wrapper_name = "moving_average"

@@ -29,9 +29,10 @@ class SWA(AveragedOptimizer):
         average_period: steps between snapshots (int >= 1). Default 10.
         name: default "SWA".
 
-    Example::
-
+    Example:
+        ```python
         optimizer = SWA(keras.optimizers.SGD(0.1), start_averaging=100, average_period=10)
+        ```
 
     References:
         Izmailov, Podoprikhin, Garipov, Vetrov and Wilson, "Averaging Weights Leads to Wider
