@@ -174,7 +174,7 @@ class StepLogger(keras.callbacks.Callback):
         if self._count_on_host:
             iteration = self._iteration0 + done
         else:
-            iteration = _live.snapshot(self._iterations.values()[0])
+            (iteration,) = _live.snapshot(*self._iterations.values())
         self._pending.append((self._epoch, batch, iteration, self._capture()))
         if (
             len(self._pending) >= FETCH_EVERY_CAPTURES

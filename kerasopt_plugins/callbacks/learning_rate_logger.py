@@ -104,8 +104,8 @@ class LearningRateLogger(_base.StepLogger):
     def _capture(self) -> tuple:
         if self._reader is None:
             return ()
-        # copy: torch updates in place, and a callback may assign a new rate before the flush
-        return tuple(_live.snapshot(value) for value in self._reader.values())
+        # copied: torch updates in place, and a callback may assign a new rate before the flush
+        return _live.snapshot(*self._reader.values())
 
     def _to_records(self, epochs, batches, iterations, fields) -> list[dict]:
         steps = np.maximum(np.asarray(iterations, dtype=np.int64) - 1, 0)  # steps done before it
