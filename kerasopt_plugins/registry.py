@@ -161,7 +161,7 @@ class OptimizerInfo:
     def hyperparameter_ranges(self) -> Mapping[str, str]:
         """Valid range of each numeric hyperparameter, as the constructor checks it (``"[0, 1)"``).
 
-        Read from the `check_number` calls the constructor makes with the defaults (the checks
+        Read from the `check_number` / `check_integer` calls the constructor makes with the defaults (the checks
         of optimizers/_checks.py; `check_learning_rate` and `check_epsilon` call it), each
         bound then confirmed by constructing at it: no second copy of the bounds to drift.
         Only arguments whose default is a number; one the constructor checks otherwise is
@@ -268,7 +268,7 @@ _PROBES: dict[type, _Probe] = {}
 
 
 def _probe(cls: type) -> _Probe:
-    """Construct `cls` with its defaults (lazily, once), noting the ranges `check_number` checks.
+    """Construct `cls` with its defaults (lazily, once), noting the ranges `check_number` and `check_integer` check.
 
     Each noted range is then confirmed by the constructor itself: the default must be a number
     that the argument, passed explicitly, accepts (COCOB's ``learning_rate=None`` is not the

@@ -12,7 +12,7 @@ import pytest
 
 from kerasopt_plugins import PluginOptimizer, list_optimizers, optimizer_info, register_optimizer
 from kerasopt_plugins.cli import main
-from kerasopt_plugins.registry import CAPABILITIES
+from kerasopt_plugins.registry import CAPABILITIES, hyperparameter_defaults
 from kerasopt_plugins.testing._subject import make_subject
 
 RANGE = re.compile(r"^([\[(])(-inf|[-0-9.e]+), (inf|[-0-9.e]+)([\])])$")
@@ -41,19 +41,22 @@ def test_each_derived_range_is_what_the_constructor_accepts(name):
     """At every finite bound: accepted when closed, refused when open; a step outside: refused."""
     info = optimizer_info(name)
     assert info.hyperparameter_ranges, name
+    defaults = hyperparameter_defaults(info.cls)
     for argument, text in info.hyperparameter_ranges.items():
         left, low, high, right = RANGE.match(text).groups()
+        integer = isinstance(defaults[argument], int)  # an int argument (total_steps) is tried with ints
         for bound, closed, outward in ((low, left == "[", -1.0), (high, right == "]", 1.0)):
             if "inf" in bound:
                 continue
-            value = float(bound)
+            value = int(bound) if integer else float(bound)
             if closed:
                 info.cls(**{argument: value})
             else:
                 with pytest.raises(ValueError, match=argument):
                     info.cls(**{argument: value})
+            outside = value + (int(outward) if integer else outward * max(1e-3, abs(value) * 1e-3))
             with pytest.raises(ValueError, match=argument):
-                info.cls(**{argument: value + outward * max(1e-3, abs(value) * 1e-3)})
+                info.cls(**{argument: outside})
 
 
 def _steps(optimizer, variables, gradients):
