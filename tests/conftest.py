@@ -21,6 +21,26 @@ from kerasopt_plugins import registry  # noqa: E402
 BACKEND = keras.backend.backend()
 
 
+def computed_once(tmp_path_factory, name: str, compute):
+    """`compute()` (a JSON-serialisable value) run once per test session even under pytest-xdist:
+    the first worker to get here computes and stores it in the session's shared temporary root;
+    the others wait for it and read it back. For costly fixtures (training in fresh processes,
+    installing packages), which xdist would otherwise run once per worker. (`--dist=loadgroup`
+    cannot keep a module on one worker here: with pytest 9.2 xdist's loadgroup silently stops
+    grouping, pytest-dev/pytest-xdist#1386.)"""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return compute()
+    from filelock import FileLock
+
+    path = tmp_path_factory.getbasetemp().parent / f"computed-once-{name}.json"
+    with FileLock(f"{path}.lock"):
+        if path.is_file():
+            return json.loads(path.read_text())
+        value = compute()
+        path.write_text(json.dumps(value))
+        return value
+
+
 def run_python(code: str, *, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
     """Run `code` in a fresh interpreter; return CompletedProcess, raising with its output on failure."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}

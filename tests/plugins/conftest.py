@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import computed_once
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SAMPLE = REPOSITORY / "examples" / "sample_plugin"
@@ -48,12 +49,15 @@ def plugin_site(tmp_path_factory) -> Path:
         pytest.fail("installing the sample plugin offline needs setuptools in the test environment "
                     "(pip install 'setuptools>=64')")
 
-    root = tmp_path_factory.mktemp("plugins")
-    site = root / "site"
-    generated = create_plugin(SCAFFOLD_DISTRIBUTION, root, optimizer=SCAFFOLD_OPTIMIZER)
-    for source in (SAMPLE, generated):
-        pip_install(source, site)
-    return site
+    def install() -> str:  # once per session, whatever the number of xdist workers
+        root = tmp_path_factory.mktemp("plugins")
+        site = root / "site"
+        generated = create_plugin(SCAFFOLD_DISTRIBUTION, root, optimizer=SCAFFOLD_OPTIMIZER)
+        for source in (SAMPLE, generated):
+            pip_install(source, site)
+        return str(site)
+
+    return Path(computed_once(tmp_path_factory, "plugin-site", install))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import BACKEND, run_python
+from conftest import BACKEND, computed_once, run_python
 
 MAKE = """
 import keras
@@ -86,15 +86,20 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def trained_and_reloaded(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("wrapped")
-    kinds = json.dumps(KINDS)
+    """Trained and saved in one fresh process, reloaded and resumed in another; once per session."""
 
-    def last_json(proc):
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+    def run():
+        folder = tmp_path_factory.mktemp("wrapped")
+        kinds = json.dumps(KINDS)
 
-    trained = last_json(run_python(f"import sys; sys.argv = ['x', {kinds!r}, {str(folder)!r}]\n" + TRAIN))
-    reloaded = last_json(run_python(f"import sys; sys.argv = ['x', {kinds!r}, {str(folder)!r}]\n" + RESUME))
-    return trained, reloaded
+        def last_json(proc):
+            return json.loads(proc.stdout.strip().splitlines()[-1])
+
+        trained = last_json(run_python(f"import sys; sys.argv = ['x', {kinds!r}, {str(folder)!r}]\n" + TRAIN))
+        reloaded = last_json(run_python(f"import sys; sys.argv = ['x', {kinds!r}, {str(folder)!r}]\n" + RESUME))
+        return [trained, reloaded]
+
+    return computed_once(tmp_path_factory, "wrappers-saving", run)
 
 
 @pytest.mark.slow  # its fixture trains, saves and reloads in a fresh process (~20 s)
