@@ -280,6 +280,12 @@ class PluginOptimizer(FastPaths, keras.optimizers.Optimizer):
         return _packed.member_sums(unit, x)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if keras.backend.backend() == "tensorflow":
+            # an elementwise rule traced without XLA runs XLA-compiled (_fast_paths.py); the
+            # rest (sparse gradients, eager calls, ...) goes through Keras's loop
+            grads, trainable_variables = self._tf_xla_update(grads, trainable_variables, learning_rate)
+            if not grads:
+                return None
         if keras.backend.backend() != "torch":
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         import torch
