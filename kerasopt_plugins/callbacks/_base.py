@@ -28,10 +28,6 @@ _SHARED: dict = {}
 SHARED_MAX = 32
 
 
-def check_int(owner: str, name: str, value: Any, low: int, allow_none: bool = False) -> None:
-    check_integer(name, value, low=low, allow_none=allow_none, owner=owner)
-
-
 class StepLogger(keras.callbacks.Callback):
     """Base class: logs one record every `every` training steps.
 
@@ -61,8 +57,8 @@ class StepLogger(keras.callbacks.Callback):
         super().__init__()
         owner = type(self).__name__
         self.epoch_logs = bool(epoch_logs)
-        check_int(owner, "every", every, 1)
-        check_int(owner, "max_records", max_records, 1, allow_none=True)
+        check_integer("every", every, low=1, owner=owner)
+        check_integer("max_records", max_records, low=1, allow_none=True, owner=owner)
         self.every = int(every)
         self.max_records = max_records
         self.path = None if path is None else _sinks.check_file(owner, "path", path, if_exists, _sinks.SUFFIXES)

@@ -9,6 +9,7 @@ host wait for the device inside an epoch.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import keras
@@ -69,15 +70,9 @@ def snapshot(*values: Any) -> tuple:
     return tuple(ops.copy(v) for v in values)
 
 
-_JAX_COPY: list = []
-
-
+@functools.cache
 def _jax_copy() -> Callable:
-    if not _JAX_COPY:
-        import jax
-
-        _JAX_COPY.append(jax.jit(lambda *xs: tuple(ops.copy(x) for x in xs)))
-    return _JAX_COPY[0]
+    return compile_capture(lambda *xs: tuple(ops.copy(x) for x in xs))  # jax.jit on JAX
 
 
 class LiveReader:

@@ -14,6 +14,7 @@ from keras import ops
 from kerasopt_plugins.callbacks import _base, _live, _sinks
 from kerasopt_plugins.callbacks._base import logger
 from kerasopt_plugins.callbacks._slots import find_slots
+from kerasopt_plugins.optimizers._checks import check_integer
 
 
 def _l2(x):
@@ -234,7 +235,7 @@ class SlotLogger(_base.StepLogger):
             raise ValueError(
                 f"{owner}: statistics must be a non-empty subset of {tuple(STATISTICS)}, got {tuple(statistics)!r}"
             )
-        _base.check_int(owner, "values_max_size", values_max_size, 1)
+        check_integer("values_max_size", values_max_size, low=1, owner=owner)
         if histograms and tensorboard_dir is None:
             raise ValueError(f"{owner}: histograms=True needs tensorboard_dir")
         if values_path is not None:

@@ -175,8 +175,8 @@ class FastPaths:
         if tf is None or not (self.elementwise or self.per_variable_sums) or not tf.inside_function():
             return grads, variables
         by_device: dict[str, list[int]] = {}
-        for i, (gradient, variable) in enumerate(zip(grads, variables)):
-            inner = variable.value if isinstance(variable, keras.Variable) else variable
+        inners = [v.value if isinstance(v, keras.Variable) else v for v in variables]
+        for i, (gradient, inner) in enumerate(zip(grads, inners)):
             if (
                 isinstance(inner, tf.Variable)
                 and not isinstance(gradient, tf.IndexedSlices)
@@ -185,17 +185,17 @@ class FastPaths:
                 by_device.setdefault(inner.device, []).append(i)
         done: set[int] = set()
         for members in by_device.values():
-            pairs = [(grads[i], variables[i]) for i in members]
+            pairs = [(grads[i], inners[i]) for i in members]
             if self._tf_run_compiled(tf, pairs, learning_rate):
                 done.update(members)
         rest = [i for i in range(len(grads)) if i not in done]
         return [grads[i] for i in rest], [variables[i] for i in rest]
 
     def _tf_run_compiled(self, tf, pairs, learning_rate) -> bool:
-        """Call the rule for each (gradient, variable) pair inside one XLA-compiled function; False,
-        having run nothing, where that does not apply (see `_tf_xla_update`)."""
+        """Call the rule for each (gradient, tf.Variable) pair inside one XLA-compiled function;
+        False, having run nothing, where that does not apply (see `_tf_xla_update`)."""
         inputs = [tf.convert_to_tensor(x) for x in (learning_rate, *(g for g, _ in pairs))]
-        targets = [v.value if isinstance(v, keras.Variable) else v for _, v in pairs]
+        targets = [v for _, v in pairs]
         # Such a rule runs the same operations on every variable of a dtype, so the rule
         # for one variable of each (variable, gradient) dtype, lowered to XLA here, tells whether
         # XLA compiles the whole loop, at a fraction of the cost of lowering all of it.
